@@ -1,0 +1,1 @@
+"""Adapters: database, chain, cache — everything that talks to the outside world."""

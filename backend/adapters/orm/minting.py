@@ -1,0 +1,69 @@
+"""The contract between earning and minting: the credit outbox, and the batches that drain it.
+
+Earning inserts `credit_outbox` rows (state `pending`) in the same transaction as the ledger credit. The minting
+pipeline moves them `pending → batched → minted` (or back to `pending` with a reason) with compare-and-set
+updates; a refund cancels a row only while it is still `pending` (`pending → cancelled`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.adapters.orm.base import Base, Uint256, UtcDateTime, utcnow
+
+CREDIT_STATES = ("pending", "batched", "minted", "cancelled")
+BATCH_STATES = ("built", "signed", "submitted", "included", "confirmed", "failed")
+
+
+class CreditOutbox(Base):
+    __tablename__ = "credit_outbox"
+    __table_args__ = (
+        Index("ix_credit_outbox_state_token", "state", "chain_id", "token_address"),
+        Index("ix_credit_outbox_wallet", "wallet"),
+        Index("ix_credit_outbox_action", "action_id"),
+        Index("ix_credit_outbox_batch", "batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    token_address: Mapped[str] = mapped_column(String(42))  # checksummed
+    wallet: Mapped[str] = mapped_column(String(42))  # checksummed
+    amount: Mapped[int] = mapped_column(Uint256)  # token base units, > 0
+    action_id: Mapped[str] = mapped_column(String(64))  # public id of the action that earned it
+    ledger_entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    rule_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    brand_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    batch_id: Mapped[str | None] = mapped_column(String(66), ForeignKey("mint_batches.batch_id"), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why it waits (shopper view)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class MintBatch(Base):
+    __tablename__ = "mint_batches"
+    __table_args__ = (Index("ix_mint_batches_state", "state"),)
+
+    batch_id: Mapped[str] = mapped_column(String(66), primary_key=True)  # 0x-hex bytes32, also on chain
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    token_address: Mapped[str] = mapped_column(String(42))
+    state: Mapped[str] = mapped_column(String(16), default="built")
+    manifest_root: Mapped[str] = mapped_column(String(66))
+    recipients: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Uint256)
+    actions: Mapped[int] = mapped_column(Integer, default=0)
+    wallet: Mapped[str | None] = mapped_column(String(42), nullable=True)  # hot wallet that signs it
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)  # the hash that was mined
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fee_paid_wei: Mapped[int | None] = mapped_column(Uint256, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

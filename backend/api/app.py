@@ -1,0 +1,69 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.api.body_limit import BodyLimitMiddleware
+from backend.api.problems import install_problem_handlers
+from backend.api.rate_limit import RateLimitMiddleware
+from backend.api.routes import actions as actions_routes
+from backend.api.routes import analytics as analytics_routes
+from backend.api.routes import api_keys as api_keys_routes
+from backend.api.routes import audit as audit_routes
+from backend.api.routes import auth as auth_routes
+from backend.api.routes import batches as batches_routes
+from backend.api.routes import brands as brands_routes
+from backend.api.routes import dashboard as dashboard_routes
+from backend.api.routes import feed as feed_routes
+from backend.api.routes import gdpr as gdpr_routes
+from backend.api.routes import health
+from backend.api.routes import metrics as metrics_routes
+from backend.api.routes import offers as offers_routes
+from backend.api.routes import promotions as promotions_routes
+from backend.api.routes import qr as qr_routes
+from backend.api.routes import redemptions as redemptions_routes
+from backend.api.routes import rewards as rewards_routes
+from backend.api.routes import shoppers as shoppers_routes
+from backend.api.routes import siwe as siwe_routes
+from backend.api.routes import wallets_balances as wallets_balances_routes
+from backend.api.routes import webhooks as webhooks_routes
+from backend.bootstrap import Container, bootstrap
+
+API_DESCRIPTION = (
+    "Loyalty tokens on Polygon: brands issue actions, the backend batches mints, the indexer mirrors the chain. "
+    "Errors are RFC 9457 `application/problem+json` documents with a stable `code`."
+)
+
+
+def create_app(container: Container | None = None) -> FastAPI:
+    """Build the app around a container; without one (uvicorn --factory) bootstrap from the environment."""
+    container = container or bootstrap()
+    app = FastAPI(title="Loyalty Chain API", version=__version__, description=API_DESCRIPTION)
+    app.state.container = container
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(batches_routes.router)
+    app.include_router(metrics_routes.router)
+    app.include_router(wallets_balances_routes.router)
+    app.include_router(analytics_routes.router)
+    app.include_router(qr_routes.router)
+    app.include_router(auth_routes.router)
+    app.include_router(brands_routes.router)
+    app.include_router(api_keys_routes.router)
+    app.include_router(promotions_routes.router)
+    app.include_router(actions_routes.router)
+    app.include_router(rewards_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(webhooks_routes.router)
+    app.include_router(feed_routes.router)
+    app.include_router(gdpr_routes.router)
+    app.include_router(siwe_routes.router)
+    app.include_router(shoppers_routes.router)
+    app.include_router(offers_routes.router)
+    app.include_router(redemptions_routes.router)
+    app.include_router(dashboard_routes.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, container=container)  # outermost: refuse before reading bodies
+    return app

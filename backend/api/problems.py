@@ -1,0 +1,147 @@
+"""RFC 9457 problem responses: every error leaves the API as `application/problem+json` with a stable code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.errors import LoyaltyError
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("loyalty.api")
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://loyalty.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    cleaned = []
+    for err in errors:
+        cleaned.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": err.get("type"),
+            }
+        )
+    return cleaned
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Describe errors as they are sent: 422 and every other error status are problem+json documents.
+
+    NOTE: FastAPI documents 422 as `application/json` `HTTPValidationError`; clients generated from the schema
+    (and schemathesis' conformance checks) would otherwise expect a body this API never sends.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.get("responses") if isinstance(operation, dict) else None
+                if responses is None:
+                    continue
+                if "422" in responses:
+                    responses["422"] = {"description": "Invalid input (RFC 9457 problem)", "content": content}
+                responses.setdefault("default", {"description": "An RFC 9457 problem document", "content": content})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    document_problems(app)
+
+    @app.exception_handler(LoyaltyError)
+    async def _loyalty_error(request: Request, exc: LoyaltyError) -> JSONResponse:
+        headers = {k: str(v) for k, v in exc.extra.pop("headers", {}).items()} if exc.extra else None
+        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "invalid-input",
+            "Invalid input",
+            "the request did not validate",
+            request.url.path,
+            errors=_clean_errors(list(exc.errors())),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: "not-found",
+            405: "method-not-allowed",
+            401: "unauthorized",
+            403: "forbidden",
+            413: "body-too-large",
+        }.get(exc.status_code, "http-error")
+        return problem(
+            exc.status_code,
+            code,
+            str(exc.detail),
+            str(exc.detail),
+            request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # NOTE: an id or number beyond the column (e.g. 2^63 on SQLite, bigint/numeric on PostgreSQL) names
+        # nothing that can exist: the caller's input is wrong, not the server.
+        return problem(
+            422, "invalid-input", "Invalid input", "a number in the request is out of range", request.url.path
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal-error", "Internal error", "an unexpected error occurred", request.url.path)

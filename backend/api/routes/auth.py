@@ -1,0 +1,75 @@
+"""`POST /v1/auth/token` (operator login → JWT), `GET /v1/auth/me`, `POST /v1/operators` (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.auth import CurrentPrincipal, InvalidCredentials, Principal, issue_jwt, require_scope
+from backend.api.deps import ContainerDep, SessionDep
+from backend.services import operators
+
+router = APIRouter(tags=["auth"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class PrincipalOut(BaseModel):
+    subject: str
+    role: str
+    brand_id: int | None
+    scopes: list[str]
+
+
+class OperatorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=12, max_length=200)
+    role: Literal["admin", "brand_manager", "auditor", "viewer"]
+    brand_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class OperatorOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    brand_id: int | None
+
+
+@router.post("/v1/auth/token", response_model=TokenOut, summary="Operator login (OAuth2 password form) → JWT")
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, container: ContainerDep
+) -> TokenOut:
+    user = operators.authenticate(session, form.username, form.password)
+    if user is None:
+        raise InvalidCredentials("wrong email or password", headers={"WWW-Authenticate": "Bearer"})
+    access_token, ttl = issue_jwt(container, user.email, user.role, user.brand_id)
+    return TokenOut(access_token=access_token, expires_in=ttl)
+
+
+@router.get("/v1/auth/me", response_model=PrincipalOut, summary="Who the credentials belong to")
+def me(principal: CurrentPrincipal) -> PrincipalOut:
+    return PrincipalOut(
+        subject=principal.subject, role=principal.role, brand_id=principal.brand_id, scopes=sorted(principal.scopes)
+    )
+
+
+@router.post(
+    "/v1/operators",
+    response_model=OperatorOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an operator account (admin)",
+)
+def create_operator(
+    body: OperatorIn, session: SessionDep, _admin: Annotated[Principal, Depends(require_scope("brands:admin"))]
+) -> OperatorOut:
+    user = operators.create_operator(session, body.email, body.password, body.role, body.brand_id)
+    session.commit()
+    return OperatorOut(id=user.id, email=user.email, role=user.role, brand_id=user.brand_id)

@@ -1,0 +1,120 @@
+"""`WS /v1/feed`: platform events (credits, confirmed batches, redemptions, budget alerts) as they happen.
+
+Authenticate with `?token=<JWT or lk_ API key>` or the subprotocols `bearer, <token>` (browsers cannot set
+headers on WebSockets); `Authorization` / `X-API-Key` headers work too. Admins see every brand (or one with
+`?brand_id=`), brand managers and brand API keys only their own. `?after=<event id>` first replays what
+followed that event (resume after a disconnect). Each message is one JSON event `{id, type, brand_id,
+created_at, data}`. Close codes: 4401 bad credentials, 4403 not allowed, 1013 too far behind (resume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from backend.api import auth
+from backend.bootstrap import Container
+from backend.errors import LoyaltyError
+from backend.services.feed import FeedEvent, feed_hub, queue_deliverer, read_events
+
+router = APIRouter(tags=["feed"])
+FEED_ROLES = ("admin", "brand_manager", "brand_api")
+
+
+def _credentials(websocket: WebSocket, token: str | None) -> tuple[str | None, str | None]:
+    """(token, subprotocol to echo) from the query, the `bearer, <token>` subprotocols or the headers."""
+    if token:
+        return token, None
+    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    if len(offered) == 2 and offered[0].lower() == "bearer":
+        return offered[1], offered[0]
+    if websocket.headers.get("x-api-key"):
+        return websocket.headers["x-api-key"].strip(), None
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    return (value.strip() or None) if scheme.lower() == "bearer" else None, None
+
+
+def _principal(container: Container, token: str) -> auth.Principal:
+    # NOTE: the same verification as `auth.get_principal`, which reads HTTP headers only.
+    if token.startswith("lk_"):
+        return auth._from_api_key(container, token)
+    return auth._from_jwt(container, token)
+
+
+@router.websocket("/v1/feed", name="feed")
+async def feed(
+    websocket: WebSocket,
+    token: str | None = Query(default=None),
+    brand_id: int | None = Query(default=None, ge=1),
+    after: int | None = Query(default=None, ge=0),
+) -> None:
+    container: Container = websocket.app.state.container
+    raw, subprotocol = _credentials(websocket, token)
+    if raw is None:
+        await websocket.close(code=4401, reason="missing credentials")
+        return
+    try:
+        principal = await run_in_threadpool(_principal, container, raw)
+    except LoyaltyError:
+        await websocket.close(code=4401, reason="invalid credentials")
+        return
+    if principal.role not in FEED_ROLES:
+        await websocket.close(code=4403, reason="the feed is for admins, brand managers and brand API keys")
+        return
+    scope = brand_id
+    if principal.role != "admin":
+        if brand_id is not None and brand_id != principal.brand_id:
+            await websocket.close(code=4403, reason=f"not allowed on brand {brand_id}")
+            return
+        scope = principal.brand_id
+    await websocket.accept(subprotocol=subprotocol)
+    queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(maxsize=1000)
+    hub = feed_hub(container)
+    handle, subscription = await run_in_threadpool(
+        hub.subscribe, scope, queue_deliverer(asyncio.get_running_loop(), queue)
+    )
+    receiver: asyncio.Future[Any] | None = None
+    try:
+        sent: set[int] = set()
+        if after is not None:
+            cursor = after
+            while True:
+                backlog = await run_in_threadpool(_backlog, container, cursor, scope, subscription.start)
+                for event in backlog:
+                    await websocket.send_json(event.document())
+                    sent.add(event.id)
+                if len(backlog) < 500:
+                    break
+                cursor = backlog[-1].id
+        receiver = asyncio.ensure_future(websocket.receive())
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if receiver in done:
+                getter.cancel()
+                message = receiver.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                receiver = asyncio.ensure_future(websocket.receive())  # client messages are ignored
+                continue
+            queued = getter.result()
+            if queued is None:
+                await websocket.close(code=1013, reason="too far behind; reconnect with ?after=<last id>")
+                return
+            if queued.id not in sent:
+                await websocket.send_json(queued.document())
+    except WebSocketDisconnect:
+        return
+    finally:
+        if receiver is not None:
+            receiver.cancel()
+        subscription.closed = True
+        hub.unsubscribe(handle)
+
+
+def _backlog(container: Container, after: int, brand_id: int | None, upto: int) -> list[FeedEvent]:
+    with container.uow() as uow:
+        return read_events(uow.session, above=after, brand_id=brand_id, upto=upto)

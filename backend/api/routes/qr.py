@@ -1,0 +1,295 @@
+"""QR campaigns (brands) and claims (shoppers): signed single-use codes, their images and a print export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import HTMLResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.auth import (
+    PLATFORM_ROLES,
+    CrossTenant,
+    CurrentPrincipal,
+    Principal,
+    ensure_brand_access,
+    require_scope,
+)
+from backend.api.deps import ContainerDep, SessionDep
+from backend.errors import InvalidInput
+from backend.services import qr as qr_service
+
+router = APIRouter(tags=["qr"])
+WriterDep = Annotated[Principal, Depends(require_scope("promotions:write"))]
+Amount = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="token base units, as a decimal string")]
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    codes: int = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
+    ends_at: datetime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
+    starts_at: datetime | None = Field(default=None, description="default: now")
+    max_claims: int | None = Field(default=None, ge=1, description="default: one claim per code")
+    promotion_id: int | None = Field(default=None, ge=1, description="the promotion whose rules price a claim")
+    reward_amount: Amount | None = Field(default=None, description="or a fixed reward per claim")
+    token_address: str | None = Field(default=None, description="fixed reward: token (default the brand's)")
+    brand_id: int | None = Field(default=None, ge=1, description="platform operators only: whose campaign")
+
+
+class CampaignPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: str = Field(pattern=r"^(active|paused|ended)$")
+
+
+class CampaignOut(BaseModel):
+    id: int
+    brand_id: int
+    name: str
+    promotion_id: int | None
+    reward_amount: str | None
+    token_address: str | None
+    starts_at: datetime
+    ends_at: datetime
+    max_claims: int | None
+    codes: int
+    claims: int
+    state: str
+    created_at: datetime
+
+
+class CodeOut(BaseModel):
+    code_id: int
+    code: str
+
+
+class CodePage(BaseModel):
+    total: int
+    offset: int
+    items: list[CodeOut]
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=300, description="the scanned text: the code or a link ending in it")
+    wallet: str = Field(max_length=42)
+
+
+class ClaimOut(BaseModel):
+    claim_id: int
+    campaign_id: int
+    code_id: int
+    wallet: str
+    action_id: str | None
+    amount: str | None
+    claimed_at: datetime
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _out(c: qr_service.QrCampaign) -> CampaignOut:
+    return CampaignOut(
+        id=c.id,
+        brand_id=c.brand_id,
+        name=c.name,
+        promotion_id=c.promotion_id,
+        reward_amount=None if c.reward_amount is None else str(c.reward_amount),
+        token_address=c.token_address,
+        starts_at=_utc(c.starts_at),
+        ends_at=_utc(c.ends_at),
+        max_claims=c.max_claims,
+        codes=c.code_count,
+        claims=c.claims_count,
+        state=c.state,
+        created_at=_utc(c.created_at),
+    )
+
+
+def _owned(session: SessionDep, principal: Principal, campaign_id: int) -> qr_service.QrCampaign:
+    campaign = qr_service.get_campaign(session, campaign_id)
+    ensure_brand_access(principal, campaign.brand_id)
+    return campaign
+
+
+@router.post(
+    "/v1/qr/campaigns", response_model=CampaignOut, status_code=status.HTTP_201_CREATED, summary="Create QR codes"
+)
+def create_campaign(
+    body: CampaignIn, session: SessionDep, container: ContainerDep, principal: WriterDep
+) -> CampaignOut:
+    brand_id = body.brand_id or principal.brand_id
+    if brand_id is None:
+        raise InvalidInput("platform operators must say which brand_id the campaign belongs to")
+    ensure_brand_access(principal, brand_id)
+    now = datetime.now(UTC)
+    spec = qr_service.CampaignSpec(
+        name=body.name,
+        codes=body.codes,
+        starts_at=_utc(body.starts_at or now),
+        ends_at=_utc(body.ends_at),
+        max_claims=body.max_claims,
+        promotion_id=body.promotion_id,
+        reward_amount=None if body.reward_amount is None else int(body.reward_amount),
+        token_address=body.token_address,
+    )
+    ring = qr_service.container_keyring(container)
+    coalition = container.contracts.coalition.address if container.contracts else ""
+    campaign = qr_service.create_campaign(
+        session, ring, brand_id=brand_id, spec=spec, created_by=principal.subject, now=now, coalition_address=coalition
+    )
+    session.commit()
+    return _out(campaign)
+
+
+@router.get("/v1/qr/campaigns", response_model=list[CampaignOut], summary="QR campaigns the caller may see")
+def list_campaigns(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    brand_id: int | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[CampaignOut]:
+    brand_id = brand_id or principal.brand_id
+    if brand_id is not None:
+        ensure_brand_access(principal, brand_id)
+    elif principal.role not in PLATFORM_ROLES:
+        raise CrossTenant("say which brand_id to list")
+    return [_out(c) for c in qr_service.list_campaigns(session, brand_id, limit=limit, offset=offset)]
+
+
+@router.get("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="One QR campaign")
+def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+    return _out(_owned(session, principal, campaign_id))
+
+
+@router.patch("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="Pause, resume or end")
+def patch_campaign(campaign_id: int, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
+    campaign = qr_service.set_state(_owned(session, principal, campaign_id), body.state)
+    session.commit()
+    return _out(campaign)
+
+
+@router.get("/v1/qr/campaigns/{campaign_id}/codes", response_model=CodePage, summary="The campaign's codes")
+def list_codes(
+    campaign_id: int,
+    session: SessionDep,
+    container: ContainerDep,
+    principal: WriterDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> CodePage:
+    campaign = _owned(session, principal, campaign_id)
+    ring = qr_service.container_keyring(container)
+    items = [CodeOut(code_id=s, code=t) for s, t in qr_service.codes_page(campaign, ring, offset, limit)]
+    return CodePage(total=campaign.code_count, offset=offset, items=items)
+
+
+@router.get(
+    "/v1/qr/campaigns/{campaign_id}/codes/{code_id}.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="One code as a PNG",
+)
+def code_png(
+    campaign_id: int,
+    code_id: int,
+    session: SessionDep,
+    container: ContainerDep,
+    principal: WriterDep,
+    box_size: int = Query(8, ge=1, le=40, description="pixels per module"),
+) -> Response:
+    campaign = _owned(session, principal, campaign_id)
+    text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
+    return Response(qr_service.render_png(text, box_size), media_type="image/png")
+
+
+@router.get(
+    "/v1/qr/campaigns/{campaign_id}/codes/{code_id}.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+    summary="One code as an SVG",
+)
+def code_svg(
+    campaign_id: int, code_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep
+) -> Response:
+    campaign = _owned(session, principal, campaign_id)
+    text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
+    return Response(qr_service.render_svg(text), media_type="image/svg+xml")
+
+
+@router.get(
+    "/v1/qr/campaigns/{campaign_id}/export.zip",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+    summary="Every code as PNG plus a CSV manifest, streamed (for printing)",
+)
+def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
+    campaign = _owned(session, principal, campaign_id)
+    session.expunge(campaign)  # the stream outlives the request's session
+    chunks = qr_service.export_zip(campaign, qr_service.container_keyring(container))
+    headers = {"Content-Disposition": f'attachment; filename="qr-campaign-{campaign.id}.zip"'}
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+
+@router.get(
+    "/v1/qr/campaigns/{campaign_id}/sheet.html",
+    response_class=HTMLResponse,
+    summary="A printable page of codes (A4, 4 per row), `limit` codes from `offset`",
+)
+def sheet(
+    campaign_id: int,
+    session: SessionDep,
+    container: ContainerDep,
+    principal: WriterDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=500),
+) -> HTMLResponse:
+    campaign = _owned(session, principal, campaign_id)
+    ring = qr_service.container_keyring(container)
+    return HTMLResponse(qr_service.render_sheet(campaign, ring, offset, limit))
+
+
+@router.get("/v1/qr/campaigns/{campaign_id}/claims", summary="Claims of a campaign, oldest first")
+def list_claims(
+    campaign_id: int,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[ClaimOut]:
+    _owned(session, principal, campaign_id)
+    return [
+        ClaimOut(
+            claim_id=c.id,
+            campaign_id=c.campaign_id,
+            code_id=c.serial,
+            wallet=c.wallet,
+            action_id=c.action_id,
+            amount=None if c.amount is None else str(c.amount),
+            claimed_at=_utc(c.claimed_at),
+        )
+        for c in qr_service.list_claims(session, campaign_id, limit=limit, offset=offset)
+    ]
+
+
+@router.post(
+    "/v1/qr/claims",
+    response_model=ClaimOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Claim a scanned code for a wallet (public; first claim wins)",
+)
+def claim_code(body: ClaimIn, container: ContainerDep) -> ClaimOut:
+    result = qr_service.claim(container, body.code, body.wallet)
+    return ClaimOut(
+        claim_id=result.claim_id,
+        campaign_id=result.campaign_id,
+        code_id=result.code_id,
+        wallet=result.wallet,
+        action_id=result.action_id,
+        amount=None if result.amount is None else str(result.amount),
+        claimed_at=result.claimed_at,
+    )

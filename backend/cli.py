@@ -1,0 +1,144 @@
+"""`loyalty` command line: run the platform, one pipeline step at a time, the indexer, audits and demos."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from backend.config import REPO_ROOT, Settings
+
+app = typer.Typer(
+    help="Loyalty-token backend: ledger, batched minting, chain indexer. Configure with LOYALTY_* env vars.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def up(
+    port: int = typer.Option(None, help="HTTP port (default LOYALTY_PORT or 8000)"),
+    keep_db: bool = typer.Option(False, help="keep var/embedded.db (the in-process chain restarts empty)"),
+    no_demo: bool = typer.Option(False, "--no-demo", help="do not run the promotional event after start-up"),
+    demo_actions: int = typer.Option(3000, "--demo-actions", min=50, help="actions of the start-up event"),
+) -> None:
+    """Run the embedded default: in-process chain, SQLite, API + minting pipeline + indexer in one process."""
+    import uvicorn
+
+    from backend.api.app import create_app
+    from backend.bootstrap import bootstrap
+    from backend.runner import EmbeddedRunner, background_tasks
+
+    _logging()
+    db_path = REPO_ROOT / "var" / "embedded.db"
+    if not keep_db:
+        # NOTE: the in-process chain lives in memory, so a database from an earlier run would describe a
+        # chain that no longer exists; start both fresh.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    settings = Settings(
+        database_url=os.environ.get("LOYALTY_DATABASE_URL", f"sqlite:///{db_path}"),
+        rpc_urls="eth-tester://",
+    )
+    if port:
+        settings = settings.model_copy(update={"port": port})
+    container = bootstrap(settings)
+    from backend.demo.chain_clock import chain_clock_task
+    from backend.demo.startup import login_hint, start_demo_thread
+
+    runner = EmbeddedRunner(container, [*background_tasks(container), chain_clock_task(container)])
+    runner.start()
+    base = f"http://{settings.host}:{settings.port}"
+    factory = container.contracts.factory.address if container.contracts else "-"
+    typer.echo(
+        f"\nLoyalty platform (embedded) is up.\n  API:       {base}\n  Health:    {base}/health\n"
+        f"  API docs:  {base}/docs\n  Factory:   {factory}\n  Dashboard: {base}/dashboard{login_hint(settings)}\n"
+        f"Press Ctrl+C to stop.\n",
+        err=True,
+    )
+    if not no_demo:
+        start_demo_thread(settings, demo_actions)
+    try:
+        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        runner.stop()
+        container.close()
+
+
+@app.command()
+def serve(workers: int = typer.Option(1, help="uvicorn worker processes")) -> None:
+    """Run only the HTTP API against the configured database, chain and Redis (production mode)."""
+    import uvicorn
+
+    from backend.config import get_settings
+
+    _logging()
+    settings = get_settings()
+    uvicorn.run("backend.api.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (Alembic) to LOYALTY_DATABASE_URL."""
+    from backend.adapters.db import make_engine
+    from backend.adapters.db import migrate as run_migrations
+    from backend.config import get_settings
+
+    _logging()
+    engine = make_engine(get_settings().database_url)
+    run_migrations(engine)
+    typer.echo("database schema is up to date")
+
+
+@app.command()
+def deploy() -> None:
+    """Deploy (or verify) the factory and coalition token on the configured chain and record the addresses."""
+    from backend.bootstrap import bootstrap
+
+    _logging()
+    container = bootstrap()
+    assert container.contracts is not None
+    typer.echo(
+        f"chain {container.contracts.chain_id}: factory {container.contracts.factory.address}, "
+        f"coalition token {container.contracts.coalition.address}"
+    )
+
+
+from backend.cli_indexer import app as indexer_app  # noqa: E402
+
+app.add_typer(indexer_app, name="indexer")
+
+from backend.cli_audit import audit_app  # noqa: E402
+
+app.add_typer(audit_app, name="audit")
+
+from backend.cli_pipeline import beat as beat_command  # noqa: E402
+from backend.cli_pipeline import pipeline_app  # noqa: E402
+from backend.cli_pipeline import worker as worker_command  # noqa: E402
+
+app.add_typer(pipeline_app, name="pipeline")
+app.command("worker")(worker_command)
+app.command("beat")(beat_command)
+
+from backend.cli_ledger import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+from backend.cli_demo import demo as demo_command  # noqa: E402
+
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`loyalty pipeline ...`: run minting steps one at a time; `loyalty worker` / `loyalty beat` start Celery."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+pipeline_app = typer.Typer(help="Minting pipeline: aggregate, build, dispatch, track, settle.", no_args_is_help=True)
+STEP_NAMES = ("aggregate", "build", "dispatch", "track", "settle", "all")
+
+
+@pipeline_app.command("step")
+def step(
+    name: str = typer.Argument(..., help="aggregate | build | dispatch | track | settle | all"),
+    repeat: int = typer.Option(1, help="run the step this many times (stops early when idle)"),
+) -> None:
+    """Run one pipeline step against the configured database and chain, print what it did."""
+    from backend.bootstrap import bootstrap
+    from backend.cli import _logging
+    from backend.services.minting.pipeline import build_pipeline
+
+    if name not in STEP_NAMES:
+        raise typer.BadParameter(f"one of {', '.join(STEP_NAMES)}")
+    _logging()
+    container = bootstrap(deploy=False)
+    try:
+        pipeline = build_pipeline(container)
+        if name == "aggregate":
+            for group in pipeline.aggregate():
+                typer.echo(
+                    f"chain {group.chain_id} token {group.token}: {group.credits} credits, {group.wallets} wallets,"
+                    f" oldest {group.oldest.isoformat()}"
+                )
+            return
+        for _ in range(repeat):
+            busy = pipeline.step(name)
+            typer.echo(f"{name}: {'did work' if busy else 'idle'}")
+            if not busy:
+                break
+    finally:
+        container.close()
+
+
+def _celery(*args: str) -> None:
+    argv = [sys.executable, "-m", "celery", "-A", "backend.worker.celery_app", *args]
+    os.execv(sys.executable, argv)
+
+
+def worker(
+    concurrency: int = typer.Option(2, help="worker processes"),
+    beat: bool = typer.Option(False, "--beat", help="also run the scheduler in this worker (one per deployment)"),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    """Start a Celery worker for the minting pipeline (Redis broker from LOYALTY_REDIS_URL)."""
+    _celery("worker", "--loglevel", loglevel, "--concurrency", str(concurrency), *(["--beat"] if beat else []))
+
+
+def beat(loglevel: str = typer.Option("INFO")) -> None:
+    """Start Celery beat: schedules the pipeline steps (run exactly one per deployment)."""
+    _celery("beat", "--loglevel", loglevel)

@@ -1,0 +1,144 @@
+"""Settings: every environment variable the backend reads, with its default (see README, Configuration)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+# NOTE: placeholders that must never reach production; the validator below refuses them there.
+DEFAULT_JWT_SECRET = "dev-jwt-secret-change-me"
+DEFAULT_QR_SECRET = "dev-qr-secret-change-me"
+DEFAULT_ADMIN_PASSWORD = "admin"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Configuration read from `LOYALTY_*` environment variables (and `.env` if present)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT  # development | test | production (production refuses unsafe defaults)
+    database_url: str = (
+        f"sqlite:///{REPO_ROOT / 'var' / 'loyalty.db'}"  # SQLAlchemy URL; postgresql+psycopg://... in production
+    )
+    redis_url: str = ""  # empty: no Redis (embedded default); the database stays the source of truth
+    redis_prefix: str = "loyalty:"  # prefix of every Redis key (lets several deployments share one Redis)
+    rpc_urls: str = (
+        "eth-tester://"  # comma-separated JSON-RPC URLs tried in order (failover); eth-tester:// = in-process
+    )
+    chain_name: str = "local"  # label for logs and the dashboard (e.g. polygon, amoy)
+    deployer_key: str = ""  # hex private key that deploys the factory; dev mnemonic account 0 if empty
+    hot_wallet_keys: str = ""  # comma-separated hex private keys of the minting hot wallets
+    keystore_path: str = ""  # encrypted JSON keystore (or directory of them) for hot wallets
+    keystore_password: str = ""  # password of the keystore file(s); never logged
+    hot_wallet_count: int = Field(default=2, ge=1, le=32)  # dev wallets derived from the mnemonic
+    deployments_dir: Path = REPO_ROOT / "var" / "deployments"  # where contract addresses are written per chain
+    host: str = "127.0.0.1"  # API bind address
+    port: int = Field(default=8000, ge=1, le=65535)  # API port
+    jwt_secret: str = DEFAULT_JWT_SECRET  # HS256 key of operator/shopper session tokens (≥ 16 chars in production)
+    jwt_ttl_s: int = Field(default=3600, ge=60)  # lifetime of issued JWTs, seconds
+    qr_secret: str = DEFAULT_QR_SECRET  # HMAC key that signs QR codes (≥ 16 chars in production)
+    qr_retired_secrets: str = ""  # comma-separated former QR keys whose codes still verify (key rotation)
+    admin_email: str = "admin@example.com"  # first operator account, created at startup if missing
+    admin_password: str = DEFAULT_ADMIN_PASSWORD  # its password (≥ 16 chars in production)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # request bodies above this get 413
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)  # attempts before a webhook delivery is marked dead
+    webhook_backoff_base_s: float = Field(default=10.0, gt=0)  # first webhook retry delay (doubles, jittered)
+    webhook_backoff_max_s: float = Field(default=3600.0, gt=0)  # upper bound of one webhook retry delay, seconds
+    webhook_timeout_s: float = Field(default=5.0, gt=0)  # webhook receiver read timeout per attempt, seconds
+    webhook_connect_timeout_s: float = Field(default=2.0, gt=0)  # webhook receiver connect timeout, seconds
+    webhook_poll_s: float = Field(default=1.0, gt=0)  # embedded runner / Celery beat: webhook delivery interval, s
+    webhook_concurrency: int = Field(default=8, ge=1, le=64)  # webhook deliveries in flight at once per process
+    webhook_secret_overlap_s: int = Field(default=86_400, ge=0)  # after a rotation the old secret also signs this long
+    webhook_allow_private_urls: bool = True  # false in production: refuse receivers on loopback/private addresses
+    feed_poll_s: float = Field(default=0.25, gt=0)  # live feed (WebSocket): how often the event log is polled, s
+    rate_limit_window_s: int = Field(default=60, ge=1)  # fixed window of the API rate limiter, seconds
+    rate_limit_per_ip: int = Field(default=1200, ge=0)  # requests per window per client IP without valid credentials
+    rate_limit_per_key: int = Field(default=300_000, ge=0)  # requests per window per API key / operator; 0 = off
+    rate_limit_per_wallet: int = Field(default=300, ge=0)  # requests per window per shopper wallet; 0 = off
+    rate_limit_trust_forwarded: bool = False  # take the client IP from X-Forwarded-For (only behind your own proxy)
+    batch_window_s: float = Field(default=2.0, gt=0)  # oldest pending credit waits at most this long for a batch
+    batch_gas_share: float = Field(default=0.5, gt=0, le=1)  # a batch's gas limit stays under this share of the block
+    batch_max_recipients: int = Field(default=1000, ge=1)  # upper bound of transfers per batchMint, besides gas
+    batch_gas_headroom: float = Field(default=1.2, ge=1)  # gas limit sent = estimated batchMint gas × this
+    pipeline_poll_s: float = Field(default=0.5, gt=0)  # embedded runner / Celery beat: pipeline step interval, s
+    pipeline_settle_poll_s: float = Field(default=1.0, gt=0)  # interval of dispatch/track/settle steps, seconds
+    confirmations: int = Field(default=3, ge=0)  # blocks on top of a receipt before a batch counts as confirmed
+    min_priority_fee_gwei: float = Field(default=0.0, ge=0)  # 25 on Polygon PoS (node rejects lower tips)
+    max_in_flight_per_wallet: int = Field(default=4, ge=1, le=64)  # unconfirmed relayer txs per wallet (Polygon: 16)
+    replace_after_blocks: int = Field(default=3, ge=1)  # unmined this many blocks after its last attempt: replace
+    fee_history_blocks: int = Field(default=10, ge=1, le=1024)  # blocks of eth_feeHistory the fee oracle reads
+    fee_percentile: float = Field(default=50.0, ge=0, le=100)  # reward percentile of those blocks used as the tip
+    base_fee_headroom_blocks: int = Field(default=3, ge=0, le=64)  # maxFee covers this many blocks of max base-fee rise
+    max_fee_per_tx_wei: int = Field(default=0, ge=0)  # 0 = no cap; else maxFee × gasLimit of one tx must stay below it
+    max_spend_per_hour_wei: int = Field(default=0, ge=0)  # 0 = no cap; else fees paid + in flight per chain per hour
+    use_finalized_tag: bool = False  # confirm under the node's `finalized` block if it has one
+    tx_gas_cap: int = Field(default=33_554_432, ge=21_000)  # per-transaction gas cap (2^25 on Polygon PoS)
+    indexer_poll_s: float = Field(default=1.0, gt=0)  # how often the indexer asks for a new head, seconds
+    reorg_depth: int = Field(default=160, ge=1)  # Polygon reorgs reached 157 blocks historically
+    indexer_finality_tag: bool = True  # trust the node's `finalized` tag when it has one, else LOYALTY_REORG_DEPTH
+    indexer_max_range: int = Field(default=100_000, ge=1)  # upper bound of the adaptive eth_getLogs block range
+    siwe_domain: str = "127.0.0.1:8000"  # the `domain` a Sign-In with Ethereum message must name (host[:port])
+    siwe_nonce_ttl_s: int = Field(default=300, ge=10)  # a SIWE nonce is single use and expires after this, seconds
+    shopper_session_ttl_s: int = Field(default=900, ge=60)  # lifetime of a shopper session JWT, seconds
+    redemption_deadline_s: int = Field(default=600, ge=60)  # a prepared redemption signature is valid this long
+    redemption_gas_limit: int = Field(default=200_000, ge=21_000)  # gas limit of a relayed redeemWithSig
+    tier_thresholds: str = "silver=100,gold=1000,platinum=5000"  # platform tier thresholds, lifetime whole tokens
+    hot_wallet_low_balance_wei: int = Field(default=10**17, ge=0)  # dashboard warns when a hot wallet holds less (wei)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _rpc_urls_not_empty(cls, value: str) -> str:
+        if not [u for u in value.split(",") if u.strip()]:
+            raise ValueError("LOYALTY_RPC_URLS needs at least one URL")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            weak = [
+                name
+                for name, value, default in (
+                    ("LOYALTY_JWT_SECRET", self.jwt_secret, DEFAULT_JWT_SECRET),
+                    ("LOYALTY_QR_SECRET", self.qr_secret, DEFAULT_QR_SECRET),
+                    ("LOYALTY_ADMIN_PASSWORD", self.admin_password, DEFAULT_ADMIN_PASSWORD),
+                )
+                if value == default or len(value) < 16
+            ]
+            if weak:
+                raise ConfigurationError(
+                    f"refusing to start in production with default or short secrets: {', '.join(weak)}"
+                )
+            if self.uses_embedded_chain:
+                raise ConfigurationError("production needs LOYALTY_RPC_URLS pointing at a real node")
+        return self
+
+    @property
+    def rpc_url_list(self) -> list[str]:
+        return [u.strip() for u in self.rpc_urls.split(",") if u.strip()]
+
+    @property
+    def uses_embedded_chain(self) -> bool:
+        return self.rpc_url_list[0].startswith("eth-tester")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

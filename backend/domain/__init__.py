@@ -1,0 +1,1 @@
+"""Pure domain logic: no FastAPI, SQLAlchemy session, Celery or web3 imports."""

@@ -1,0 +1,301 @@
+"""The rules engine: promotion definitions (validated on write) and their pure, in-memory evaluation.
+
+A promotion is a set of rules paying in one token. Per action, promotions are evaluated by priority (highest
+first, then oldest); a promotion marked `exclusive` that credits anything stops lower-priority promotions.
+Inside a promotion: fixed / rate / first-purchase / referral rules add up, the tier multiplier scales that sum
+per wallet (tier from the wallet's lifetime earned with the brand), then per-wallet caps clip it, then the
+remaining budget clips it. Amounts leave as token base units (int).
+
+`Evaluator` keeps the batch's running state (first purchases, referrals, cap usage, budget, lifetime earned), so
+a batch of actions is evaluated exactly as if the actions had arrived one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.domain.rules_amounts import Money, TokenAmount, quantize, to_base_units
+
+ACTION_TYPES = ("purchase", "refund", "referral", "promotion", "custom")
+ActionTypeName = Annotated[str, Field(pattern=r"^(purchase|referral|promotion|custom(:[a-z0-9_.-]{1,64})?)$")]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str = Field(pattern=r"^[a-z0-9_-]{1,32}$", description="stable name of the rule inside the promotion")
+
+
+class FixedRule(_Rule):
+    kind: Literal["fixed"]
+    action_types: list[ActionTypeName] = Field(min_length=1, max_length=10)
+    amount: TokenAmount
+
+
+class RateRule(_Rule):
+    """`tokens` per `per` units of `currency` (e.g. 10 tokens per 1.00 EUR), rounded to `round_to` tokens."""
+
+    kind: Literal["rate"]
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    per: Money = Decimal(1)
+    tokens: TokenAmount
+    rounding: Literal["floor", "half_up"] = "floor"
+    round_to: TokenAmount = Decimal(1)
+
+    @model_validator(mode="after")
+    def _positive(self) -> RateRule:
+        if self.per <= 0 or self.round_to <= 0:
+            raise ValueError("per and round_to must be positive")
+        return self
+
+
+class FirstPurchaseRule(_Rule):
+    kind: Literal["first_purchase"]
+    amount: TokenAmount
+
+
+class ReferralRule(_Rule):
+    """Paid once per referee (the action's wallet) and never when referrer == referee."""
+
+    kind: Literal["referral"]
+    referrer_amount: TokenAmount = Decimal(0)
+    referee_amount: TokenAmount = Decimal(0)
+
+
+class Tier(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=32)
+    min_lifetime: TokenAmount  # whole tokens earned with the brand, all time
+    multiplier: Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
+
+
+class TierMultiplierRule(_Rule):
+    kind: Literal["tier_multiplier"]
+    tiers: list[Tier] = Field(min_length=1, max_length=10)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> TierMultiplierRule:
+        thresholds = [t.min_lifetime for t in self.tiers]
+        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+            raise ValueError("tiers must have strictly ascending min_lifetime")
+        return self
+
+
+Rule = Annotated[
+    FixedRule | RateRule | FirstPurchaseRule | ReferralRule | TierMultiplierRule, Field(discriminator="kind")
+]
+
+
+class Caps(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    per_wallet_per_day: TokenAmount | None = None  # UTC days
+    per_wallet_total: TokenAmount | None = None
+
+
+class PromotionSpec(BaseModel):
+    """What a brand sends to create or edit a promotion (every edit becomes a new version)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=200)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    exclusive: bool = False
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    budget: TokenAmount | None = Field(default=None, description="total tokens this promotion may ever pay")
+    caps: Caps = Caps()
+    pay_in_brand_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="pay in another brand's token (needs consent)"
+    )
+    pay_in_coalition: bool = Field(default=False, description="pay in the coalition token (needs consent)")
+    rules: list[Rule] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromotionSpec:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        for moment in (self.starts_at, self.ends_at):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("starts_at/ends_at need a timezone (UTC: ...Z)")
+        if self.pay_in_coalition and self.pay_in_brand_id is not None:
+            raise ValueError("choose pay_in_brand_id or pay_in_coalition, not both")
+        keys = [r.key for r in self.rules]
+        if len(set(keys)) != len(keys):
+            raise ValueError("rule keys must be unique within a promotion")
+        if sum(isinstance(r, TierMultiplierRule) for r in self.rules) > 1:
+            raise ValueError("at most one tier_multiplier rule")
+        return self
+
+
+@dataclass(frozen=True)
+class ActivePromotion:
+    """A promotion's current version as the evaluator sees it."""
+
+    promotion_id: int
+    version: int
+    chain_id: int
+    token_address: str
+    spec: PromotionSpec
+    decimals: int = 18
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    type: str
+    wallet: str
+    at: datetime
+    amount: Decimal | None = None
+    currency: str | None = None
+    referrer: str | None = None
+    promotion_id: int | None = None
+    custom_type: str | None = None
+
+    @property
+    def type_name(self) -> str:
+        return f"custom:{self.custom_type}" if self.type == "custom" and self.custom_type else self.type
+
+
+@dataclass(frozen=True)
+class Credit:
+    wallet: str
+    amount: int  # token base units, > 0
+    promotion_id: int
+    version: int
+    rule_id: str  # "p<promotion>v<version>:<rule key>[+<rule key>...]"
+    chain_id: int
+    token_address: str
+
+
+@dataclass
+class WalletState:
+    lifetime_earned: int = 0  # base units earned with the brand (all its promotions)
+    has_purchased: bool = False
+    referred_by: str | None = None
+
+
+@dataclass
+class EvaluatorState:
+    """Mutable facts the evaluator reads and updates; loaded by the service for the batch's wallets."""
+
+    wallets: dict[str, WalletState] = field(default_factory=dict)
+    usage: dict[tuple[int, str, str], int] = field(default_factory=dict)  # (promotion, wallet, period) → units
+    budget_left: dict[int, int | None] = field(default_factory=dict)  # promotion → base units (None: unlimited)
+
+    def wallet(self, address: str) -> WalletState:
+        return self.wallets.setdefault(address, WalletState())
+
+
+def _is_live(promo: ActivePromotion, at: datetime) -> bool:
+    spec = promo.spec
+    return (spec.starts_at is None or spec.starts_at <= at) and (spec.ends_at is None or at < spec.ends_at)
+
+
+def _tier_multiplier(rule: TierMultiplierRule, lifetime_tokens: Decimal) -> Decimal:
+    multiplier = Decimal(1)
+    for tier in rule.tiers:
+        if lifetime_tokens >= tier.min_lifetime:
+            multiplier = tier.multiplier
+    return multiplier
+
+
+class Evaluator:
+    """Evaluates actions against a brand's live promotions, updating `state` as credits are granted."""
+
+    def __init__(self, promotions: list[ActivePromotion], state: EvaluatorState) -> None:
+        self.promotions = sorted(promotions, key=lambda p: (-p.spec.priority, p.promotion_id))
+        self.state = state
+
+    def evaluate(self, action: ActionFacts) -> list[Credit]:
+        credits: list[Credit] = []
+        for promo in self.promotions:
+            if not _is_live(promo, action.at):
+                continue
+            if action.type == "promotion" and action.promotion_id != promo.promotion_id:
+                continue
+            granted = self._evaluate_promotion(promo, action)
+            credits += granted
+            if granted and promo.spec.exclusive:
+                break
+        self._remember(action, credits)
+        return credits
+
+    def _evaluate_promotion(self, promo: ActivePromotion, action: ActionFacts) -> list[Credit]:
+        per_wallet: dict[str, tuple[Decimal, list[str]]] = {}
+
+        def add(wallet: str, tokens: Decimal, key: str) -> None:
+            if tokens > 0:
+                total, keys = per_wallet.get(wallet, (Decimal(0), []))
+                per_wallet[wallet] = (total + tokens, [*keys, key])
+
+        tier_rule: TierMultiplierRule | None = None
+        for rule in promo.spec.rules:
+            if isinstance(rule, FixedRule) and action.type_name in rule.action_types:
+                add(action.wallet, rule.amount, rule.key)
+            elif isinstance(rule, RateRule):
+                if action.type == "purchase" and action.amount is not None and action.currency == rule.currency:
+                    add(
+                        action.wallet,
+                        quantize(action.amount / rule.per * rule.tokens, rule.round_to, rule.rounding),
+                        rule.key,
+                    )
+            elif isinstance(rule, FirstPurchaseRule):
+                if action.type == "purchase" and not self.state.wallet(action.wallet).has_purchased:
+                    add(action.wallet, rule.amount, rule.key)
+            elif isinstance(rule, ReferralRule):
+                referee = self.state.wallet(action.wallet)
+                first_referral = action.type == "referral" and referee.referred_by is None
+                if first_referral and action.referrer and action.referrer != action.wallet:
+                    add(action.referrer, rule.referrer_amount, rule.key)
+                    add(action.wallet, rule.referee_amount, rule.key)
+            elif isinstance(rule, TierMultiplierRule):
+                tier_rule = rule
+        credits = []
+        scale = Decimal(10) ** promo.decimals
+        for wallet, (tokens, keys) in per_wallet.items():
+            if tier_rule is not None:
+                lifetime = Decimal(self.state.wallet(wallet).lifetime_earned) / scale
+                multiplier = _tier_multiplier(tier_rule, lifetime)
+                if multiplier != 1:
+                    tokens *= multiplier
+                    keys = [*keys, tier_rule.key]
+            amount = self._clip(promo, wallet, to_base_units(tokens, promo.decimals), action.at)
+            if amount > 0:
+                rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
+                credits.append(
+                    Credit(
+                        wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
+                    )
+                )
+        return credits
+
+    def _clip(self, promo: ActivePromotion, wallet: str, amount: int, at: datetime) -> int:
+        """Apply per-wallet caps and the budget, and record what was used."""
+        caps, pid, usage = promo.spec.caps, promo.promotion_id, self.state.usage
+        day = at.strftime("%Y-%m-%d")
+        if caps.per_wallet_per_day is not None:
+            cap = to_base_units(caps.per_wallet_per_day, promo.decimals)
+            amount = min(amount, max(0, cap - usage.get((pid, wallet, day), 0)))
+        if caps.per_wallet_total is not None:
+            cap = to_base_units(caps.per_wallet_total, promo.decimals)
+            amount = min(amount, max(0, cap - usage.get((pid, wallet, "total"), 0)))
+        left = self.state.budget_left.get(pid)
+        if left is not None:
+            amount = min(amount, left)
+            self.state.budget_left[pid] = left - amount
+        if amount > 0 and (caps.per_wallet_per_day is not None or caps.per_wallet_total is not None):
+            for period in (day, "total"):
+                usage[(pid, wallet, period)] = usage.get((pid, wallet, period), 0) + amount
+        return amount
+
+    def _remember(self, action: ActionFacts, credits: list[Credit]) -> None:
+        if action.type == "purchase":
+            self.state.wallet(action.wallet).has_purchased = True
+        if action.type == "referral" and action.referrer and action.referrer != action.wallet:
+            referee = self.state.wallet(action.wallet)
+            if referee.referred_by is None:
+                referee.referred_by = action.referrer
+        for credit in credits:
+            self.state.wallet(credit.wallet).lifetime_earned += credit.amount

@@ -1,0 +1,80 @@
+"""The embedded runner: API, minting pipeline and indexer in one process around one container.
+
+Background work is a list of `PeriodicTask`s, each a plain service call run in its own thread; the same calls
+run as Celery tasks in production, so the embedded default exercises the production code paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backend.bootstrap import Container
+
+log = logging.getLogger("loyalty.runner")
+
+
+@dataclass
+class PeriodicTask:
+    """Calls `fn` every `interval_s`; `fn` returns True when it did work (then it runs again at once)."""
+
+    name: str
+    interval_s: float
+    fn: Callable[[], bool | None]
+
+
+class EmbeddedRunner:
+    def __init__(self, container: Container, tasks: list[PeriodicTask]) -> None:
+        self.container = container
+        self.tasks = tasks
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.errors: dict[str, int] = {}
+
+    def _loop(self, task: PeriodicTask) -> None:
+        while not self._stop.is_set():
+            busy = False
+            try:
+                busy = bool(task.fn())
+            except Exception:
+                self.errors[task.name] = self.errors.get(task.name, 0) + 1
+                log.exception("background task %s failed; retrying", task.name)
+            if not busy:
+                self._stop.wait(task.interval_s)
+
+    def start(self) -> None:
+        for task in self.tasks:
+            thread = threading.Thread(target=self._loop, args=(task,), name=f"loyalty-{task.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 10) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def background_tasks(container: Container) -> list[PeriodicTask]:
+    """Every background job of the platform (pipeline stages, indexer, webhooks); features register here."""
+    tasks: list[PeriodicTask] = []
+    from backend.services.minting.pipeline import pipeline_tasks
+
+    tasks += pipeline_tasks(container)  # minting: build, dispatch, track, settle
+    from backend.services.webhooks import webhook_tasks
+
+    tasks += webhook_tasks(container)  # webhooks: fan out platform events, deliver with retries
+    from indexer.service import index_once
+
+    # Chain mirror: one range per call; a caught-up indexer waits one poll interval (live lag <= 1 block).
+    tasks.append(PeriodicTask("indexer", container.settings.indexer_poll_s, lambda: index_once(container)))
+    from backend.services.redemptions import settlement as redemption_settlement
+
+    # Redemptions: terminal `redeem` relay intents → confirmed (counter code) or failed (stock released).
+    tasks.append(
+        PeriodicTask("redeem-settle", container.settings.pipeline_settle_poll_s, redemption_settlement(container))
+    )
+    return tasks

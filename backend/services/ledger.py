@@ -1,0 +1,262 @@
+"""Ledger persistence: locked reads of denormalized rows, bulk upserts, and `loyalty ledger check`.
+
+Concurrency: on SQLite the write path takes the database write lock up front (`BEGIN IMMEDIATE`); on
+PostgreSQL the rows a decision depends on are created if missing and then locked (`SELECT ... FOR UPDATE`,
+in key order so concurrent requests cannot deadlock on one table).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Table, func, insert, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from backend.adapters.orm.base import Uint256, utcnow
+from backend.adapters.orm.earning import LedgerEntry, WalletBalance
+from backend.adapters.orm.minting import CreditOutbox
+from backend.domain.ledger import Balance, BalanceKey, recompute
+
+CHUNK = 2000  # keys per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+COPY_FROM = 50  # rows from which COPY beats a multi-row INSERT on PostgreSQL
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_for_writing(session: Session) -> None:
+    """SQLite: take the write lock before reading what we will update (no lost updates between processes)."""
+    if is_postgres(session):
+        return
+    dbapi = session.connection().connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:  # type: ignore[attr-defined]
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE with the given (absolute) values, in bulk."""
+    if not rows:
+        return
+    if is_postgres(session):
+        _pg_upsert(session, table, rows, keys)
+        return
+    stmt = sqlite.insert(table)
+    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_=updates) if updates else stmt.on_conflict_do_nothing()
+    for part in chunks(rows, 1000):
+        session.execute(stmt, list(part))
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows: COPY on PostgreSQL (one stream, no per-row statements), executemany elsewhere."""
+    if not rows:
+        return
+    if not is_postgres(session) or len(rows) < COPY_FROM:
+        for part in chunks(rows, 1000):
+            session.execute(insert(table), list(part))
+        return
+    columns = list(rows[0])
+    as_json = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+
+
+_sequences: weakref.WeakKeyDictionary[Engine, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+    """Reserve `count` primary keys from the table's sequence in one round trip (PostgreSQL)."""
+    engine = session.get_bind()
+    known = _sequences.setdefault(engine, {}) if isinstance(engine, Engine) else {}
+    sequence = known.get(table.name)
+    if sequence is None:  # NOTE: a table's sequence never changes, so it is asked once per process
+        sequence = session.execute(text(f"SELECT pg_get_serial_sequence('{table.name}', 'id')")).scalar_one()
+        known[table.name] = sequence
+    return list(
+        session.execute(
+            text("SELECT nextval(:seq) FROM generate_series(1, :n)"), {"seq": sequence, "n": count}
+        ).scalars()
+    )
+
+
+def ensure_and_lock(
+    session: Session, table: Table, key_cols: list[str], keys: list[tuple[Any, ...]], defaults: dict[str, Any]
+) -> list[Any]:
+    """Rows for `keys`, created with `defaults` if missing; locked FOR UPDATE on PostgreSQL."""
+    if not keys:
+        return []
+    ordered = sorted(set(keys))
+    if is_postgres(session):
+        return _pg_ensure_and_lock(session, table, key_cols, ordered, defaults)
+    rows: list[Any] = []
+    cols = [table.c[c] for c in key_cols]
+    for part in chunks(ordered):
+        rows += session.execute(select(table).where(tuple_(*cols).in_(list(part))).order_by(*cols)).all()
+    return rows
+
+
+# -- PostgreSQL: whole arrays as parameters (`unnest`), so a 10,000-row write is one short statement ----------
+
+
+def _pg_type(table: Table, column: str) -> str:
+    col_type = table.c[column].type
+    if isinstance(col_type, Uint256):
+        return "NUMERIC(78,0)"
+    return str(col_type.compile(dialect=postgresql.dialect()))
+
+
+def _pg_array(table: Table, column: str, values: list[Any]) -> list[Any]:
+    # NOTE: uint256 values travel as text (psycopg would pick bigint for small ints and overflow on big ones).
+    return [None if v is None else str(v) for v in values] if isinstance(table.c[column].type, Uint256) else values
+
+
+def _pg_unnest(table: Table, columns: list[str], rows: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    args = []
+    for i, column in enumerate(columns):
+        params[f"a{i}"] = _pg_array(table, column, [r[column] for r in rows])
+        args.append(f"CAST(:a{i} AS {_pg_type(table, column)}[])")
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f"unnest({', '.join(args)}) AS u({names})"
+
+
+def _pg_upsert(
+    session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str], *, keep_existing: bool = False
+) -> None:
+    columns = list(rows[0])
+    updates = [] if keep_existing else [c for c in columns if c not in keys]
+    action = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in updates)
+    params: dict[str, Any] = {}
+    source = _pg_unnest(table, columns, rows, params)
+    names = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{k}"' for k in keys)
+    session.execute(
+        text(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {source} '
+            f"ON CONFLICT ({conflict}) DO {'UPDATE SET ' + action if action else 'NOTHING'}"
+        ),
+        params,
+    )
+
+
+def _pg_ensure_and_lock(
+    session: Session, table: Table, key_cols: list[str], keys: list[tuple[Any, ...]], defaults: dict[str, Any]
+) -> list[Any]:
+    """One statement: create missing rows and lock all of them (an upsert locks the rows it touches).
+
+    NOTE: rows go in key order, so two requests locking overlapping wallets take the locks in the same order.
+    """
+    rows = [dict(zip(key_cols, k, strict=True)) | defaults for k in keys]
+    columns = list(rows[0])
+    params: dict[str, Any] = {}
+    source = _pg_unnest(table, columns, rows, params)
+    names = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{k}"' for k in key_cols)
+    touch = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in key_cols)
+    query = text(
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM {source} ORDER BY {conflict} '
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {touch} RETURNING *"
+    )
+    return list(session.execute(query.columns(*table.c), params).all())
+
+
+@dataclass
+class BalanceBook:
+    """Balances of the keys a request touches, loaded (locked) once and written back once."""
+
+    loaded: dict[BalanceKey, Balance] = field(default_factory=dict)
+    dirty: set[BalanceKey] = field(default_factory=set)
+
+    def load(self, session: Session, keys: Iterable[BalanceKey]) -> None:
+        missing = [k for k in set(keys) if k not in self.loaded]
+        if not missing:
+            return
+        table = WalletBalance.__table__
+        zero = {"credited": 0, "reversed": 0, "debt": 0, "lifetime_earned": 0, "updated_at": utcnow()}
+        found = {}
+        for row in ensure_and_lock(session, table, ["wallet", "chain_id", "token_address"], missing, zero):  # type: ignore[arg-type]
+            found[(row.wallet, row.chain_id, row.token_address)] = Balance(
+                row.credited, row.reversed, row.debt, row.lifetime_earned
+            )
+        for key in missing:
+            self.loaded[key] = found.get(key, Balance())
+
+    def get(self, key: BalanceKey) -> Balance:
+        """The balance to change (must be loaded); it will be written by `save`."""
+        self.dirty.add(key)
+        return self.loaded[key]
+
+    def save(self, session: Session) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "wallet": k[0],
+                "chain_id": k[1],
+                "token_address": k[2],
+                "credited": b.credited,
+                "reversed": b.reversed,
+                "debt": b.debt,
+                "lifetime_earned": b.lifetime_earned,
+                "updated_at": now,
+            }
+            for k in sorted(self.dirty)
+            for b in (self.loaded[k],)
+        ]
+        upsert(session, WalletBalance.__table__, rows, ["wallet", "chain_id", "token_address"])  # type: ignore[arg-type]
+        self.dirty.clear()
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    wallet: str
+    chain_id: int
+    token_address: str
+    field: str
+    stored: int
+    expected: int
+
+
+def check_ledger(session: Session) -> list[Discrepancy]:
+    """Recompute every balance from the ledger (and the outbox) and list what the stored balances get wrong."""
+    columns = (LedgerEntry.wallet, LedgerEntry.chain_id, LedgerEntry.token_address, LedgerEntry.kind)
+    if is_postgres(session):  # exact NUMERIC sums in the database
+        rows: Any = session.execute(select(*columns, func.sum(LedgerEntry.amount)).group_by(*columns)).tuples()
+        rows = [(*r[:4], int(r[4])) for r in rows]
+    else:  # SQLite keeps uint256 as text, so its SUM would be a float: add up in Python
+        rows = session.execute(select(*columns, LedgerEntry.amount)).tuples()
+    expected = recompute(rows)
+    outbox: dict[BalanceKey, int] = {}
+    for wallet, chain_id, token, amount in session.execute(
+        select(CreditOutbox.wallet, CreditOutbox.chain_id, CreditOutbox.token_address, CreditOutbox.amount).where(
+            CreditOutbox.state != "cancelled", CreditOutbox.brand_id.is_not(None)
+        )
+    ).tuples():
+        outbox[(wallet, chain_id, token)] = outbox.get((wallet, chain_id, token), 0) + amount
+    stored = {
+        (r.wallet, r.chain_id, r.token_address): Balance(r.credited, r.reversed, r.debt, r.lifetime_earned)
+        for r in session.scalars(select(WalletBalance))
+    }
+    problems: list[Discrepancy] = []
+    names = ("credited", "reversed", "debt", "lifetime_earned")
+    for key in sorted(set(expected) | set(stored)):
+        want = expected.get(key, Balance()).as_tuple()
+        have = stored.get(key, Balance()).as_tuple()
+        problems += [Discrepancy(*key, n, h, w) for n, h, w in zip(names, have, want, strict=True) if h != w]
+    for key in sorted(set(expected) | set(outbox)):
+        want_outbox = expected.get(key, Balance()).credited
+        if outbox.get(key, 0) != want_outbox:
+            problems.append(Discrepancy(*key, "outbox", outbox.get(key, 0), want_outbox))
+    return problems

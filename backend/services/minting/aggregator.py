@@ -1,0 +1,65 @@
+"""Aggregate step: which (chain, token) groups have pending credit, how much, and since when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.adapters.orm.minting import CreditOutbox
+from backend.domain.batching import Credit
+from backend.services.minting.metrics import BATCHED_CREDIT, PENDING_CREDIT
+
+
+@dataclass(frozen=True)
+class PendingGroup:
+    chain_id: int
+    token: str
+    credits: int
+    wallets: int
+    oldest: datetime
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def pending_groups(session: Session) -> list[PendingGroup]:
+    """Pending credit per (chain, token), oldest group first; also refreshes the pending gauges."""
+    rows = session.execute(
+        select(
+            CreditOutbox.chain_id,
+            CreditOutbox.token_address,
+            func.count(),
+            func.count(func.distinct(CreditOutbox.wallet)),
+            func.min(CreditOutbox.created_at),
+        )
+        .where(CreditOutbox.state == "pending")
+        .group_by(CreditOutbox.chain_id, CreditOutbox.token_address)
+    ).all()
+    groups = [PendingGroup(int(c), str(t), int(n), int(w), _utc(o)) for c, t, n, w, o in rows]
+    PENDING_CREDIT.set(sum(g.credits for g in groups))
+    BATCHED_CREDIT.set(session.scalar(select(func.count()).where(CreditOutbox.state == "batched")) or 0)
+    return sorted(groups, key=lambda g: g.oldest)
+
+
+def load_pending(session: Session, chain_id: int, token: str, limit: int, *, lock: bool) -> list[Credit]:
+    """The oldest pending credits of one token; on PostgreSQL locked with SKIP LOCKED (concurrent builders)."""
+    query = (
+        select(
+            CreditOutbox.id,
+            CreditOutbox.wallet,
+            CreditOutbox.amount,
+            CreditOutbox.action_id,
+            CreditOutbox.rule_id,
+            CreditOutbox.created_at,
+        )
+        .where(CreditOutbox.state == "pending", CreditOutbox.chain_id == chain_id, CreditOutbox.token_address == token)
+        .order_by(CreditOutbox.id)
+        .limit(limit)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return [Credit(i, w, int(a), act, rule, _utc(at)) for i, w, a, act, rule, at in session.execute(query)]

@@ -1,0 +1,353 @@
+"""`Relayer`: the transaction service behind batch mints and gasless redemptions.
+
+Callers `enqueue` intents inside their own database transaction; `dispatch()` signs queued intents (nonce +
+fees), commits the raw transaction, then broadcasts it; `track()` follows every open intent to `confirmed` or
+`failed`, replacing stuck transactions, rebroadcasting dropped ones and undoing inclusions that a reorg removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.chain.keys import Signer
+from backend.adapters.db import UnitOfWork
+from backend.adapters.orm.base import utcnow
+from backend.adapters.orm.relayer import OPEN_STATES, RelayAttempt, RelayIntent
+from backend.config import Settings
+from backend.services.relayer import metrics
+from backend.services.relayer.errors import Broadcast, IntentConflict, InvalidIntent, NotCancellable
+from backend.services.relayer.fee_oracle import FeeOracle, FeeQuote, cap_reason, gwei
+from backend.services.relayer.nonce_manager import NonceManager
+from backend.services.relayer.revert_decoder import RevertDecoder
+from backend.services.relayer.sender import Sender
+from backend.services.relayer.tracker import Tracker
+
+log = logging.getLogger("loyalty.relayer")
+INTRINSIC_GAS = 21_000
+
+
+@dataclass(frozen=True)
+class RelayerConfig:
+    confirmations: int = 3
+    max_in_flight_per_wallet: int = 4
+    replace_after_blocks: int = 3
+    max_fee_per_tx_wei: int = 0  # 0 = no cap
+    max_spend_per_hour_wei: int = 0  # 0 = no cap
+    use_finalized_tag: bool = False
+    tx_gas_cap: int = 33_554_432  # 2^25: Polygon PoS refuses transactions above it
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RelayerConfig:
+        return cls(
+            confirmations=settings.confirmations,
+            max_in_flight_per_wallet=settings.max_in_flight_per_wallet,
+            replace_after_blocks=settings.replace_after_blocks,
+            max_fee_per_tx_wei=settings.max_fee_per_tx_wei,
+            max_spend_per_hour_wei=settings.max_spend_per_hour_wei,
+            use_finalized_tag=settings.use_finalized_tag,
+            tx_gas_cap=settings.tx_gas_cap,
+        )
+
+
+def _hex(data: bytes | str) -> str:
+    if isinstance(data, bytes | bytearray):
+        return "0x" + bytes(data).hex()
+    text = data if data.startswith("0x") else "0x" + data
+    bytes.fromhex(text[2:])  # validates
+    return text.lower()
+
+
+class Relayer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        wallets: list[Signer],
+        config: RelayerConfig,
+        fee_oracle: FeeOracle,
+        decoder: RevertDecoder | None = None,
+    ) -> None:
+        if not wallets:
+            raise InvalidIntent("the relayer needs at least one hot wallet")
+        self.sessions = sessions
+        self.chain = chain
+        self.chain_id = chain.chain_id
+        self.wallets = {w.address: w for w in wallets}
+        self.config = config
+        self.fee_oracle = fee_oracle
+        self.decoder = decoder or RevertDecoder.for_platform()
+        self.nonces = NonceManager(chain, self.chain_id)
+        self.sender = Sender(chain, self.chain_id)
+        self.tracker = Tracker(self)
+        self.label = str(self.chain_id)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    @contextmanager
+    def writing(self) -> Iterator[UnitOfWork]:
+        """A unit of work for read-decide-write steps, serialized against other relayer threads and processes.
+
+        PostgreSQL: the callers lock their rows `FOR UPDATE`. SQLite has no row locks and pysqlite only begins a
+        transaction at the first write, so a no-op write first takes the database write lock: the reads that
+        follow see everything other writers committed, and nobody commits in between.
+        """
+        with self.uow() as uow:
+            if uow.session.get_bind().dialect.name == "sqlite":
+                uow.session.execute(text("UPDATE hot_wallet_state SET next_nonce = next_nonce WHERE 1 = 0"))
+            yield uow
+
+    # -- consumer API -------------------------------------------------------------------------------------------
+
+    def enqueue(
+        self, session: Session, *, purpose: str, ref: str, to: str, data: bytes | str, gas_limit: int, value: int = 0
+    ) -> RelayIntent:
+        """Queue a transaction inside the caller's transaction; idempotent on (purpose, ref)."""
+        if not is_address(to) or int(to, 16) == 0:
+            raise InvalidIntent(f"invalid target address {to!r}")
+        if not INTRINSIC_GAS <= gas_limit <= self.config.tx_gas_cap:
+            raise InvalidIntent(f"gas limit {gas_limit} outside [{INTRINSIC_GAS}, {self.config.tx_gas_cap}]")
+        payload = {"to_address": to_checksum_address(to), "data": _hex(data), "gas_limit": gas_limit}
+        existing = self.intent(session, purpose, ref)
+        if existing is None:
+            intent = RelayIntent(
+                purpose=purpose, ref=ref, chain_id=self.chain_id, value_wei=value, state="queued", **payload
+            )
+            if session.get_bind().dialect.name == "sqlite":
+                # NOTE: a pysqlite SAVEPOINT outside a transaction would commit on release; SQLite serializes
+                # writers, so the flush below either wins or fails the caller's transaction as a whole.
+                session.add(intent)
+                session.flush()
+                return intent
+            try:
+                with session.begin_nested():
+                    session.add(intent)
+                return intent
+            except IntegrityError:  # a concurrent enqueue of the same (purpose, ref) won
+                existing = self.intent(session, purpose, ref)
+                assert existing is not None
+        # NOTE: the call decides identity; a re-enqueue with another gas estimate keeps the first one
+        if (existing.to_address, existing.data, int(existing.value_wei)) != (
+            payload["to_address"],
+            payload["data"],
+            value,
+        ):
+            raise IntentConflict(f"intent {purpose}:{ref} exists with a different transaction")
+        return existing
+
+    def intent(self, session: Session, purpose: str, ref: str) -> RelayIntent | None:
+        return session.scalar(select(RelayIntent).where(RelayIntent.purpose == purpose, RelayIntent.ref == ref))
+
+    def cancel(self, session: Session, purpose: str, ref: str) -> RelayIntent:
+        """Queued: failed at once. Signed: a 0-value self-transfer races it on its nonce (whichever mines wins)."""
+        intent = self.intent(session, purpose, ref)
+        if intent is None or intent.state in ("confirmed", "failed"):
+            raise NotCancellable(f"intent {purpose}:{ref} is {intent.state if intent else 'unknown'}")
+        if intent.state == "queued":
+            intent.state, intent.error, intent.waiting_reason = "failed", "cancelled", None
+        else:
+            intent.cancel_requested = True
+        return intent
+
+    def dispatch(self) -> bool:
+        """Broadcast signed-but-unsent transactions (crash recovery), then sign and send queued intents."""
+        head = self.chain.head()
+        sent = self.broadcast_signed(head)
+        return self.sign_queued(head=head) + sent > 0
+
+    def track(self) -> bool:
+        return self.tracker.track()
+
+    # -- dispatch steps -----------------------------------------------------------------------------------------
+
+    def sign_queued(self, *, broadcast: bool = True, head: int | None = None) -> int:
+        """Sign queued intents and commit them; `broadcast=False` stops there (what a crash would leave)."""
+        head = self.chain.head() if head is None else head
+        skipped: set[int] = set()
+        quote: FeeQuote | None = None
+        signed = 0
+        while True:
+            with self.writing() as uow:
+                s = uow.session
+                query = select(RelayIntent).where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+                if skipped:
+                    query = query.where(RelayIntent.id.not_in(skipped))
+                intent = s.scalar(query.order_by(RelayIntent.id).limit(1).with_for_update(skip_locked=True))
+                if intent is None:
+                    break
+                quote = quote or self.fee_oracle.quote()
+                if quote.block_gas_limit is not None and intent.gas_limit > quote.block_gas_limit:
+                    intent.state = "failed"
+                    intent.error = f"gas limit {intent.gas_limit} above the block gas limit {quote.block_gas_limit}"
+                    uow.commit()
+                    continue
+                reason = self.cap_reason(s, quote, intent.gas_limit)
+                if reason is not None:
+                    if intent.waiting_reason != reason:
+                        log.info("relay wait intent=%s:%s reason=%s", intent.purpose, intent.ref, reason)
+                        intent.waiting_reason = reason
+                    uow.commit()
+                    skipped.add(intent.id)
+                    continue
+                signer = self._pick_wallet(s)
+                if signer is None:  # every wallet is full: the rest of the queue waits with the same reason
+                    reason = (
+                        f"waiting for a hot wallet: all {len(self.wallets)} have "
+                        f"{self.config.max_in_flight_per_wallet} unconfirmed transactions"
+                    )
+                    rest = (
+                        update(RelayIntent)
+                        .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+                        .where(RelayIntent.waiting_reason.is_distinct_from(reason))
+                    )
+                    if skipped:
+                        rest = rest.where(RelayIntent.id.not_in(skipped))
+                    s.execute(rest.values(waiting_reason=reason, updated_at=utcnow()))
+                    uow.commit()
+                    break
+                nonce = self.nonces.take(s, signer.address)
+                attempt = self.sender.sign(signer, intent, nonce=nonce, fees=quote, kind="original")
+                s.add(attempt)
+                intent.state, intent.wallet, intent.nonce = "submitted", signer.address, nonce
+                intent.tx_hash, intent.error = attempt.tx_hash, None
+                intent.waiting_reason, intent.submitted_at = None, utcnow()
+                uow.commit()
+                attempt_id = attempt.id
+                log.info(
+                    "relay signed intent=%s:%s wallet=%s nonce=%s tx=%s %s",
+                    intent.purpose,
+                    intent.ref,
+                    signer.address,
+                    nonce,
+                    attempt.tx_hash,
+                    quote.describe(),
+                )
+                metrics.SUBMITTED.labels(self.label, intent.purpose).inc()
+            signed += 1
+            if broadcast:
+                self.broadcast_attempt(attempt_id, head)
+        with self.uow() as uow:
+            waiting = uow.session.scalar(
+                select(func.count())
+                .select_from(RelayIntent)
+                .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+                .where(RelayIntent.waiting_reason.is_not(None))
+            )
+        metrics.WAITING.labels(self.label).set(waiting or 0)
+        return signed
+
+    def broadcast_signed(self, head: int) -> int:
+        """Send every committed attempt that never reached a node (a crash between commit and send)."""
+        with self.uow() as uow:
+            ids = list(
+                uow.session.scalars(
+                    select(RelayAttempt.id)
+                    .join(RelayIntent, RelayIntent.id == RelayAttempt.intent_id)
+                    .where(
+                        RelayIntent.chain_id == self.chain_id,
+                        RelayIntent.state.in_(OPEN_STATES),
+                        RelayAttempt.status == "signed",
+                    )
+                    .order_by(RelayAttempt.nonce, RelayAttempt.id)
+                )
+            )
+        for attempt_id in ids:
+            self.broadcast_attempt(attempt_id, head)
+        return len(ids)
+
+    def broadcast_attempt(self, attempt_id: int, head: int | None, restart_clock: bool = False) -> Broadcast:
+        with self.writing() as uow:
+            s = uow.session
+            attempt = s.get(RelayAttempt, attempt_id)
+            assert attempt is not None
+            intent = s.get(RelayIntent, attempt.intent_id, with_for_update=True)
+            assert intent is not None
+            outcome = self.sender.broadcast(attempt, intent, head, restart_clock)
+            self._after_broadcast(s, intent, attempt, outcome)
+            uow.commit()
+            return outcome
+
+    def _after_broadcast(self, s: Session, intent: RelayIntent, attempt: RelayAttempt, outcome: Broadcast) -> None:
+        if outcome.accepted and (intent.waiting_reason or "").startswith("hot wallet"):
+            intent.waiting_reason = None
+        elif outcome is Broadcast.INSUFFICIENT_FUNDS:
+            intent.waiting_reason = (
+                f"hot wallet {attempt.wallet} lacks funds for {gwei(attempt.max_fee_per_gas * attempt.gas_limit)} gwei"
+            )
+        elif outcome is Broadcast.REJECTED:
+            others = s.scalar(
+                select(func.count())
+                .select_from(RelayAttempt)
+                .where(
+                    RelayAttempt.intent_id == intent.id, RelayAttempt.id != attempt.id, RelayAttempt.status == "sent"
+                )
+            )
+            if not others and intent.state == "submitted":
+                # NOTE: its nonce is released; reconciliation fills it with a self-transfer so later ones can mine
+                intent.state, intent.error, intent.nonce = "failed", f"rejected by node: {attempt.error}", None
+                log.warning("relay failed intent=%s:%s rejected: %s", intent.purpose, intent.ref, attempt.error)
+
+    # -- helpers shared with the tracker ------------------------------------------------------------------------
+
+    def _pick_wallet(self, s: Session) -> Signer | None:
+        """The hot wallet with the fewest unconfirmed transactions, if one is below the in-flight limit."""
+        counts = self.in_flight(s)
+        order = sorted(self.wallets, key=lambda a: (counts.get(a, 0), a))
+        for address in order:
+            if counts.get(address, 0) >= self.config.max_in_flight_per_wallet:
+                continue
+            if self.nonces.try_lock(s, address) is None:
+                continue  # another dispatcher is signing with it right now
+            # recount under the wallet's lock: another dispatcher may have used it since the first count
+            if self.in_flight(s, address).get(address, 0) < self.config.max_in_flight_per_wallet:
+                return self.wallets[address]
+        return None
+
+    def in_flight(self, s: Session, address: str | None = None) -> Counter[str]:
+        query = select(RelayIntent.wallet, func.count()).where(
+            RelayIntent.chain_id == self.chain_id, RelayIntent.state.in_(OPEN_STATES)
+        )
+        if address is not None:
+            query = query.where(RelayIntent.wallet == address)
+        return Counter({str(w): int(n) for w, n in s.execute(query.group_by(RelayIntent.wallet))})
+
+    def cap_reason(self, s: Session, quote: FeeQuote, gas_limit: int, exclude_intent: int | None = None) -> str | None:
+        paid = in_flight = 0
+        if self.config.max_spend_per_hour_wei:
+            since = utcnow() - timedelta(hours=1)
+            paid = sum(
+                int(fee or 0)
+                for fee in s.scalars(
+                    select(RelayIntent.fee_paid_wei).where(
+                        RelayIntent.chain_id == self.chain_id,
+                        RelayIntent.included_at >= since,
+                        RelayIntent.fee_paid_wei.is_not(None),
+                    )
+                )
+            )
+            rows: Any = s.execute(
+                select(RelayIntent.id, RelayAttempt.max_fee_per_gas, RelayAttempt.gas_limit)
+                .join(RelayAttempt, RelayAttempt.tx_hash == RelayIntent.tx_hash)
+                .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "submitted")
+            )
+            in_flight = sum(int(fee) * int(gas) for intent_id, fee, gas in rows if intent_id != exclude_intent)
+        return cap_reason(
+            quote,
+            gas_limit,
+            max_fee_per_tx_wei=self.config.max_fee_per_tx_wei,
+            max_spend_per_hour_wei=self.config.max_spend_per_hour_wei,
+            spent_last_hour_wei=paid,
+            in_flight_wei=in_flight,
+        )

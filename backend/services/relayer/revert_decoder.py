@@ -1,0 +1,94 @@
+"""Turn revert data into `Name(args)` using the custom errors of our contracts' ABIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import function_signature_to_4byte_selector
+
+from backend.errors import ConfigurationError
+
+STANDARD_ERRORS: list[dict[str, Any]] = [
+    {"type": "error", "name": "Error", "inputs": [{"type": "string", "name": "reason"}]},
+    {"type": "error", "name": "Panic", "inputs": [{"type": "uint256", "name": "code"}]},
+]
+
+
+def _signature(item: dict[str, Any]) -> str:
+    def type_of(param: dict[str, Any]) -> str:
+        if param["type"].startswith("tuple"):
+            return "(" + ",".join(type_of(c) for c in param["components"]) + ")" + param["type"][5:]
+        return str(param["type"])
+
+    return f"{item['name']}({','.join(type_of(p) for p in item.get('inputs', []))})"
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, tuple | list):
+        return "(" + ", ".join(_format(v) for v in value) + ")"
+    if isinstance(value, str) and not value.startswith("0x"):
+        return repr(value)
+    return str(value)
+
+
+class RevertDecoder:
+    def __init__(self, abis: Iterable[list[dict[str, Any]]] = ()) -> None:
+        self._errors: dict[bytes, tuple[str, list[str]]] = {}
+        for abi in [STANDARD_ERRORS, *abis]:
+            for item in abi:
+                if item.get("type") == "error":
+                    signature = _signature(item)
+                    types = signature[len(item["name"]) + 1 : -1]
+                    self._errors[function_signature_to_4byte_selector(signature)] = (
+                        item["name"],
+                        [t for t in _split_types(types)],
+                    )
+
+    @classmethod
+    def for_platform(cls) -> RevertDecoder:
+        """Errors of LoyaltyToken and LoyaltyTokenFactory (whichever artifacts exist)."""
+        from backend.adapters.chain.artifacts import load_artifact
+
+        abis = []
+        for name in ("LoyaltyToken", "LoyaltyTokenFactory"):
+            try:
+                abis.append(load_artifact(name).abi)
+            except ConfigurationError:
+                continue
+        return cls(abis)
+
+    def decode(self, data: bytes | str | None) -> str:
+        """`EnforcedPause()`, `ERC20ExceededCap(1001, 1000)`, `Error('text')`, or the raw selector when unknown."""
+        if isinstance(data, str):
+            data = bytes.fromhex(data.removeprefix("0x"))
+        if not data:
+            return "reverted without data"
+        known = self._errors.get(data[:4])
+        if known is None:
+            return f"unknown error 0x{data[:4].hex()} (data 0x{data.hex()[:200]})"
+        name, types = known
+        try:
+            args = decode(types, data[4:]) if types else ()
+        except Exception:
+            return f"{name}(<undecodable 0x{data[4:].hex()[:120]}>)"
+        return f"{name}({', '.join(_format(a) for a in args)})"
+
+
+def _split_types(types: str) -> list[str]:
+    """Split a comma-separated ABI type list, keeping tuples together."""
+    out, depth, current = [], 0, ""
+    for ch in types:
+        if ch == "," and depth == 0:
+            out.append(current)
+            current = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        current += ch
+    if current:
+        out.append(current)
+    return out

@@ -1,0 +1,137 @@
+"""Sign-In with Ethereum (EIP-4361): server nonces (single use, short-lived, in the database) and verification.
+
+Each refusal has its own problem code, so a wallet UI can tell the shopper what went wrong: malformed → domain →
+chain → message times → signature → nonce (consumed last, with a conditional UPDATE, so a nonce burns only on a
+valid sign-in and two concurrent verifies of one message cannot both pass).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from eth_utils import to_checksum_address
+from siwe import siwe as siwe_lib
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.adapters.orm.base import utcnow
+from backend.adapters.orm.shoppers import SiweNonce
+from backend.errors import InvalidInput, Unauthorized
+
+
+class SiweError(Unauthorized):
+    code = "siwe-error"
+    title = "Sign-in refused"
+
+
+class SiweMalformed(InvalidInput):
+    code = "siwe-malformed"
+    title = "Not a valid EIP-4361 message"
+
+
+class SiweWrongDomain(SiweError):
+    code = "siwe-wrong-domain"
+    title = "The message is for another domain"
+
+
+class SiweWrongChain(SiweError):
+    code = "siwe-wrong-chain"
+    title = "The message is for another chain"
+
+
+class SiweExpired(SiweError):
+    code = "siwe-expired"
+    title = "The message or its nonce expired"
+
+
+class SiweNotYetValid(SiweError):
+    code = "siwe-not-yet-valid"
+    title = "The message is not valid yet"
+
+
+class SiweBadSignature(SiweError):
+    code = "siwe-bad-signature"
+    title = "The signature is not the address's"
+
+
+class SiweNonceUsed(SiweError):
+    code = "siwe-nonce-used"
+    title = "The nonce was already used"
+
+
+class SiweNonceUnknown(SiweError):
+    code = "siwe-nonce-unknown"
+    title = "The nonce was not issued by this server"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def issue_nonce(session: Session, ttl_s: int) -> SiweNonce:
+    """A fresh alphanumeric nonce (EIP-4361 wants ≥ 8 characters; this has 96 bits)."""
+    now = utcnow()
+    row = SiweNonce(nonce=secrets.token_hex(12), created_at=now, expires_at=now + timedelta(seconds=ttl_s))
+    session.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    wallet: str  # checksummed
+    chain_id: int
+
+
+def parse(message: str) -> siwe_lib.SiweMessage:
+    try:
+        return siwe_lib.SiweMessage.from_message(message=message)
+    except Exception as exc:  # the ABNF parser and pydantic raise many kinds; all mean "malformed"
+        raise SiweMalformed(f"cannot parse the message: {str(exc)[:200]}") from exc
+
+
+def check_message(message: str, signature: str, *, domain: str, chain_id: int, now: datetime) -> siwe_lib.SiweMessage:
+    """Everything about a signed message except its nonce: format, domain, chain, times, signer (no I/O)."""
+    parsed = parse(message)
+    if parsed.domain != domain:
+        raise SiweWrongDomain(f"message is for {parsed.domain!r}, this server is {domain!r}")
+    if parsed.chain_id != chain_id:
+        raise SiweWrongChain(f"message is for chain {parsed.chain_id}, this server runs on chain {chain_id}")
+    try:
+        parsed.verify(signature, domain=domain, timestamp=now)
+    except siwe_lib.ExpiredMessage as exc:
+        raise SiweExpired("the message's expiration time has passed") from exc
+    except siwe_lib.NotYetValidMessage as exc:
+        raise SiweNotYetValid("the message's not-before time is in the future") from exc
+    except siwe_lib.InvalidSignature as exc:
+        raise SiweBadSignature(f"the signature was not made by {parsed.address}") from exc
+    except siwe_lib.VerificationError as exc:
+        raise SiweMalformed(f"message refused: {type(exc).__name__}") from exc
+    except Exception as exc:  # eth_keys' BadSignature and friends escape the library: not the address's signature
+        raise SiweBadSignature(f"the signature is invalid: {type(exc).__name__}") from exc
+    return parsed
+
+
+def verify(
+    session: Session, *, message: str, signature: str, domain: str, chain_id: int, now: datetime | None = None
+) -> SignedIn:
+    """Check a signed SIWE message and consume its nonce (the caller commits)."""
+    now = now or utcnow()
+    parsed = check_message(message, signature, domain=domain, chain_id=chain_id, now=now)
+    row = session.get(SiweNonce, parsed.nonce)
+    if row is None:
+        raise SiweNonceUnknown("ask POST /v1/auth/siwe/nonce for a nonce first")
+    if row.used_at is not None:
+        raise SiweNonceUsed("this nonce was already used to sign in; ask for a new one")
+    if _utc(row.expires_at) <= now:
+        raise SiweExpired("the nonce expired; ask for a new one")
+    wallet = to_checksum_address(parsed.address)
+    consumed = session.execute(
+        update(SiweNonce)
+        .where(SiweNonce.nonce == row.nonce, SiweNonce.used_at.is_(None))
+        .values(used_at=now, used_by=wallet)
+    ).rowcount  # type: ignore[attr-defined]
+    if consumed != 1:
+        raise SiweNonceUsed("this nonce was already used to sign in; ask for a new one")
+    return SignedIn(wallet=wallet, chain_id=chain_id)

@@ -1,0 +1,12 @@
+"""Celery task settling gasless redemptions: the same `RedemptionSettlement` the embedded runner calls."""
+
+from __future__ import annotations
+
+from backend.services.redemptions import settlement
+from backend.worker.celery_app import app
+from backend.worker.indexer_tasks import container
+
+
+@app.task(name="loyalty.redemptions.settle")
+def settle() -> bool:
+    return bool(settlement(container()).settle())

@@ -1,0 +1,173 @@
+"""What `loyalty indexer run|reconcile|status` do, as plain functions returning exit codes (typer is in
+`backend/cli_indexer.py`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from typing import Any
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+
+from backend.bootstrap import Container
+from backend.errors import ChainUnavailable
+from indexer.errors import FetchFailed, ReorgBeyondDepth
+from indexer.fetch.blocks import HeaderFetcher
+from indexer.fetch.rpc import transport_for
+from indexer.reconcile import reconcile
+from indexer.service import build_streamer
+from indexer.store import open_store
+from indexer.store.base import Batch
+from indexer.streamer import StreamerStats
+
+# The mirror store talks to the driver directly, so its errors are the driver's; bootstrap's are SQLAlchemy's.
+DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+
+log = logging.getLogger("loyalty.indexer")
+EXIT_REORG_BEYOND_DEPTH = 3
+EXIT_DIFFERENCES = 1
+# NOTE: crash tests only — SIGKILL this process on the N-th batch after its rows are written, before COMMIT.
+KILL_BEFORE_COMMIT_ENV = "LOYALTY_INDEXER_TEST_KILL_BEFORE_COMMIT"
+
+
+def _kill_hook(n: int) -> Any:
+    seen = {"batches": 0}
+
+    def hook(batch: Batch) -> None:
+        if batch.events:
+            seen["batches"] += 1
+            if seen["batches"] >= n:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def _close_quietly(streamer: Any) -> None:
+    for close in (streamer.close, streamer.store.close):
+        try:
+            close()
+        except Exception as exc:  # the connection may already be gone
+            log.debug("ignoring error while closing the indexer: %s", exc)
+
+
+def _rebuild(container: Container, stop: threading.Event) -> Any:
+    """A fresh streamer once the database answers again (waits with backoff, until stopped)."""
+    delay = 1.0
+    while True:
+        try:
+            return build_streamer(container)
+        except DATABASE_ERRORS as exc:
+            if stop.is_set():
+                raise
+            log.warning("database still unavailable (%s); retrying in %.0f s", str(exc).splitlines()[0], delay)
+            stop.wait(delay)
+            delay = min(30.0, delay * 2)
+
+
+def run(container: Container, *, until_caught_up: bool = False, progress_s: float = 5.0) -> int:
+    """Backfill then tail until SIGINT/SIGTERM; exit code 3 when a reorg goes deeper than the kept window."""
+    streamer = build_streamer(container)
+    if os.environ.get(KILL_BEFORE_COMMIT_ENV):
+        streamer.store.on_before_commit = _kill_hook(int(os.environ[KILL_BEFORE_COMMIT_ENV]))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    last = {"t": time.monotonic(), "events": 0}
+
+    def report(stats: StreamerStats) -> None:
+        now = time.monotonic()
+        if now - last["t"] >= progress_s:
+            rate = (stats.events - last["events"]) / (now - last["t"])
+            log.info(
+                "block %d / head %d (lag %d), %d events, %.0f events/s, %d reorgs",
+                stats.cursor,
+                stats.head,
+                stats.lag,
+                stats.events,
+                rate,
+                stats.reorgs,
+            )
+            last.update(t=now, events=stats.events)
+
+    poll = container.settings.indexer_poll_s
+    failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                busy = streamer.step()
+                failures = 0
+            except (ChainUnavailable, FetchFailed) as exc:
+                failures += 1
+                log.warning("indexer step failed (%s); retrying", exc)
+                stop.wait(min(30.0, poll * 2**failures))
+                continue
+            except DATABASE_ERRORS as exc:
+                # NOTE: a lost database connection (restart, failover, terminated backend) rolls back the
+                # uncommitted batch; rebuild the streamer so it resumes from the committed cursor.
+                failures += 1
+                log.warning("indexer database error (%s); reconnecting", str(exc).splitlines()[0])
+                _close_quietly(streamer)
+                stop.wait(min(30.0, poll * 2**failures))
+                streamer = _rebuild(container, stop)
+                continue
+            report(streamer.stats)
+            if not busy:
+                if until_caught_up:
+                    break
+                stop.wait(poll)
+    except ReorgBeyondDepth as exc:
+        log.critical("%s", exc)
+        print(f"indexer stopped: {exc}", file=sys.stderr)
+        return EXIT_REORG_BEYOND_DEPTH
+    finally:
+        _close_quietly(streamer)
+    log.info("indexer stopped at block %d (%d events this run)", streamer.stats.cursor, streamer.stats.events)
+    return 0
+
+
+def reconcile_report(container: Container, sample: int | None = None) -> tuple[int, dict[str, Any]]:
+    store = open_store(container.engine)
+    transport = transport_for(container.chain)
+    try:
+        report = reconcile(transport, store, container.chain.chain_id, sample=sample)
+    finally:
+        store.close()
+        transport.close()
+    return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()
+
+
+def status(container: Container) -> dict[str, Any]:
+    chain_id = container.chain.chain_id
+    store = open_store(container.engine)
+    transport = transport_for(container.chain)
+    try:
+        cursor = store.cursor(chain_id)
+        headers = HeaderFetcher(transport)
+        head = headers.head()
+        finalized = headers.finalized()
+        out: dict[str, Any] = {
+            "chain_id": chain_id,
+            "cursor": cursor.number if cursor else None,
+            "cursor_hash": cursor.hash if cursor else None,
+            "head": head,
+            "finalized": finalized,
+            "lag_blocks": head - cursor.number if cursor else None,
+            "kept_blocks_from": store.oldest_kept(chain_id),
+            "tokens": len(store.tokens(chain_id)),
+            "rows": store.counts(chain_id),
+        }
+    finally:
+        store.close()
+        transport.close()
+    return out
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)

@@ -1,0 +1,135 @@
+"""A shopper's whole journey on the embedded stack (in-process chain + PostgreSQL), every step real:
+
+brand onboarded → purchases credited by a promotion → minted by the pipeline → the shopper signs in with SIWE
+(a real key) → sees balance and offers → signs the EIP-712 redemption → the relayer pays the gas → the settle
+step confirms → code + QR → the on-chain balance dropped by the cost → the brand gets a signed webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from backend.api.app import create_app
+from backend.bootstrap import Container, bootstrap
+from backend.services.minting.pipeline import build_pipeline
+from backend.services.redemptions import settlement
+from backend.services.webhooks import dispatcher_for
+from tests.conftest import make_settings, wipe_postgres
+from tests.integration.shoppers.kit import TOKEN, Wallet, balance, siwe_message
+from tests.support.auth import create_brand, key_headers
+from tests.support.webhook_receiver import Receiver, webhook_receiver
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+@pytest.fixture
+def stack(pg_url: str, tmp_path: Path) -> Iterator[Container]:
+    wipe_postgres(pg_url)
+    c = bootstrap(make_settings(pg_url, tmp_path, confirmations=1, batch_window_s=0.001))
+    yield c
+    c.close()
+    wipe_postgres(pg_url)
+
+
+def run_pipeline_until(container: Container, done_sql: str, rounds: int = 20) -> None:
+    """Drive the minting pipeline + redemption settle step as the runner would, mining a block per round."""
+    pipeline = build_pipeline(container)
+    for _ in range(rounds):
+        pipeline.build()
+        pipeline.dispatch()
+        container.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        pipeline.track()
+        pipeline.settle()
+        settlement(container).settle()
+        with container.engine.connect() as conn:
+            if conn.scalar(text(done_sql)):
+                return
+    raise AssertionError(f"not reached: {done_sql}")
+
+
+@pytest.fixture
+def stack_receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as r:
+        yield r
+
+
+def test_shopper_earns_signs_in_and_redeems_without_gas(stack: Container, stack_receiver: Receiver) -> None:
+    client = TestClient(create_app(stack))
+    brand_id, key = create_brand(client, "cafe")
+    brand = key_headers(key)
+    shopper = Wallet(Account.create())
+    receiver = stack_receiver
+    hook = client.post(
+        f"/v1/brands/{brand_id}/webhooks",
+        json={"url": receiver.url, "event_types": ["redemption.confirmed"]},
+        headers=brand,
+    )
+    assert hook.status_code == 201, hook.text
+    receiver.secrets = [hook.json()["secret"]]
+
+    rule = {"kind": "rate", "key": "eur", "currency": "EUR", "per": "1.00", "tokens": "10"}
+    assert (
+        client.post(
+            f"/v1/brands/{brand_id}/promotions", json={"name": "base", "rules": [rule]}, headers=brand
+        ).status_code
+        == 201
+    )
+    for n in range(3):
+        body = {
+            "idempotency_key": f"order-{n}",
+            "type": "purchase",
+            "wallet": shopper.address,
+            "order_id": f"order-{n}",
+            "amount": "5.00",
+            "currency": "EUR",
+            "customer_id": "loyal-7",
+        }
+        assert client.post("/v1/actions", json=body, headers=brand).status_code in (200, 201)
+    run_pipeline_until(stack, "SELECT count(*) = 0 FROM credit_outbox WHERE state <> 'minted'")
+    token = client.get(f"/v1/brands/{brand_id}", headers=brand).json()["token_address"]
+    assert balance(stack, token, shopper.address) == 150 * TOKEN
+
+    # Sign in with Ethereum.
+    nonce = client.post("/v1/auth/siwe/nonce").json()
+    message = siwe_message(shopper.address, nonce["nonce"], domain=nonce["domain"], chain_id=nonce["chain_id"])
+    signed_in = client.post("/v1/auth/siwe/verify", json={"message": message, "signature": shopper.sign_text(message)})
+    assert signed_in.status_code == 200, signed_in.text
+    me = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    profile = client.get("/v1/me/profile", headers=me).json()
+    assert profile["brand_tiers"][0]["tier"] == "silver"  # 150 tokens earned with the cafe
+    assert profile["linked_customers"][0]["customer_id"] == "loyal-7"
+
+    offer = client.post(
+        f"/v1/brands/{brand_id}/offers",
+        json={"title": "Cake", "cost": "40", "stock": 2, "min_tier": "silver"},
+        headers=brand,
+    ).json()
+    seen = client.get("/v1/offers/available", params={"wallet": shopper.address}).json()
+    assert seen["offers"][0]["claimable"] and seen["balances"][0]["spendable"] == str(150 * TOKEN)
+
+    # Sign the EIP-712 redemption; the platform relays it.
+    prepared = client.post(f"/v1/offers/{offer['id']}/redemptions:prepare", headers=me).json()
+    signature = shopper.sign_typed(prepared["typed_data"])
+    submitted = client.post(
+        "/v1/redemptions", json={"redemption_id": prepared["redemption_id"], "signature": signature}, headers=me
+    )
+    assert submitted.status_code == 202, submitted.text
+    run_pipeline_until(stack, "SELECT count(*) = 0 FROM redemptions WHERE status = 'pending'")
+
+    done = client.get(f"/v1/redemptions/{prepared['redemption_id']}", headers=me).json()
+    assert done["status"] == "confirmed" and len(done["code"]) == 10, done
+    qr = client.get(f"/v1/redemptions/{prepared['redemption_id']}/qr.png", headers=me)
+    assert qr.status_code == 200 and qr.content.startswith(b"\x89PNG")
+    assert balance(stack, token, shopper.address) == 110 * TOKEN
+    assert stack.chain.w3.eth.get_balance(shopper.account.address) == 0  # never held gas money
+    assert [r["code"] for r in client.get(f"/v1/brands/{brand_id}/redemptions", headers=brand).json()] == [done["code"]]
+
+    dispatcher_for(stack).run_once(wait=True)
+    (event,) = [r.body for r in stack_receiver.verified() if r.body.get("type") == "redemption.confirmed"]
+    assert event["data"]["redemption_id"] == prepared["redemption_id"] and event["data"]["wallet"] == shopper.address

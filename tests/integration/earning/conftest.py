@@ -1,0 +1,69 @@
+"""Earning fixtures: an app around the platform container, and one onboarded brand (token deploys cost ~1 s)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.adapters.chain.client import ChainClient
+from backend.api.app import create_app
+from backend.bootstrap import Container, bootstrap
+from backend.services.deployment import PlatformContracts
+from tests.conftest import make_settings, use_template
+from tests.support.auth import create_brand, key_headers
+
+
+@pytest.fixture
+def fresh_db(db_url: str, sqlite_template: Path) -> str:
+    return use_template(db_url, sqlite_template)
+
+
+@pytest.fixture
+def container(
+    fresh_db: str, tmp_path: Path, shared_chain: tuple[ChainClient, PlatformContracts]
+) -> Iterator[Container]:
+    """A fresh database per test around the shared chain (overrides the global fixture in this directory)."""
+    db_url = fresh_db
+    chain, contracts = shared_chain
+    c = bootstrap(make_settings(db_url, tmp_path), chain=chain, deploy=False)
+    c.contracts = contracts
+    yield c
+    c.close()
+
+
+@dataclass
+class Shop:
+    client: TestClient
+    container: Container
+    brand_id: int
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return key_headers(self.key)
+
+    def act(self, **body: Any) -> dict[str, Any]:
+        response = self.client.post("/v1/actions", json=body, headers=self.headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def promote(self, spec: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(f"/v1/brands/{self.brand_id}/promotions", json=spec, headers=self.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture
+def client(container: Container) -> TestClient:
+    return TestClient(create_app(container))
+
+
+@pytest.fixture
+def shop(client: TestClient, container: Container) -> Shop:
+    brand_id, key = create_brand(client, "acme")
+    return Shop(client, container, brand_id, key)

@@ -1,0 +1,113 @@
+"""Indexer fixtures: a platform bootstrapped on a throwaway anvil, helpers that move tokens, chain-vs-mirror views."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_utils import to_checksum_address
+from sqlalchemy import text
+
+from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
+from backend.adapters.chain.transactions import send_and_wait
+from backend.bootstrap import Container, bootstrap
+from indexer.decode import TRANSFER
+from tests.conftest import make_settings
+from tests.support.anvil import AnvilNode, anvil_available
+
+pytestmark = pytest.mark.skipif(not anvil_available(), reason="anvil binary missing")
+
+
+@pytest.fixture
+def anvil() -> Iterator[AnvilNode]:
+    with AnvilNode() as node:
+        yield node
+
+
+@pytest.fixture
+def chain_platform(anvil: AnvilNode, pg_url: str, tmp_path: Path) -> Iterator[Container]:
+    """Factory + coalition token on anvil, mirror in the run's PostgreSQL database (wiped)."""
+    from tests.conftest import wipe_postgres
+
+    wipe_postgres(pg_url)
+    container = bootstrap(make_settings(pg_url, tmp_path, rpc_urls=anvil.url))
+    yield container
+    container.close()
+    wipe_postgres(pg_url)
+
+
+def new_brand_token(container: Container, slug: str) -> str:
+    assert container.contracts is not None
+    minter = container.hot_wallets[0].address
+    deployed = create_token(
+        container.chain,
+        container.contracts.factory.address,
+        container.deployer,
+        brand_id_bytes(slug),
+        slug.title(),
+        slug.upper()[:5],
+        18,
+        0,
+        container.deployer.address,
+        [minter],
+    )
+    return deployed.address
+
+
+def send(container: Container, call: Any) -> Any:
+    signer = container.hot_wallets[0]
+    return send_and_wait(container.chain, signer, {"to": call.address, "data": call._encode_transaction_data()})
+
+
+def batch_mint(container: Container, token: str, amounts: dict[str, int]) -> Any:
+    entries = b"".join(int(w, 16).to_bytes(20, "big") + a.to_bytes(12, "big") for w, a in amounts.items())
+    contract = token_contract(container.chain, token)
+    return send(container, contract.functions.batchMint(secrets.token_bytes(32), secrets.token_bytes(32), entries))
+
+
+def transfer_call_data(to: str, amount: int) -> str:
+    return "0xa9059cbb" + "0" * 24 + to[2:].lower() + f"{amount:064x}"
+
+
+def random_wallet() -> str:
+    return to_checksum_address("0x" + secrets.token_hex(20))
+
+
+def canonical_transfers(url: str, tokens: list[str]) -> set[tuple[str, int, str, str, str, int]]:
+    """Every Transfer of `tokens` on the node's canonical chain, straight from eth_getLogs."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "eth_getLogs",
+        "params": [{"fromBlock": "0x0", "toBlock": "latest", "address": tokens, "topics": [TRANSFER]}],
+    }
+    logs = httpx.post(url, json=body, timeout=30).json()["result"]
+    return {
+        (
+            entry["transactionHash"],
+            int(entry["logIndex"], 16),
+            entry["address"].lower(),
+            "0x" + entry["topics"][1][26:],
+            "0x" + entry["topics"][2][26:],
+            int(entry["data"], 16),
+        )
+        for entry in logs
+    }
+
+
+def mirrored_transfers(container: Container) -> set[tuple[str, int, str, str, str, int]]:
+    with container.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT tx_hash, log_index, token, from_addr, to_addr, value FROM idx_transfers WHERE chain_id = :c"),
+            {"c": container.chain.chain_id},
+        ).all()
+    return {(r[0], int(r[1]), r[2], r[3], r[4], int(r[5])) for r in rows}
+
+
+def mirrored_count(container: Container) -> int:
+    with container.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM idx_transfers")).scalar_one())
