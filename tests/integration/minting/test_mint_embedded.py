@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections import defaultdict
 
 from eth_utils import to_checksum_address
@@ -44,13 +45,16 @@ def test_embedded_pipeline_mints_every_credit_once(container: Container) -> None
     assert {"mint-build", "mint-dispatch", "mint-track", "mint-settle"} <= names
 
     pipeline = build_pipeline(container)
-    for _ in range(60):
+    # NOTE: bounded by time, not iterations: nothing is built before the batch window (2 s) has elapsed
+    deadline = time.monotonic() + container.settings.batch_window_s + 60
+    while time.monotonic() < deadline:
         pipeline.run_all()
         container.chain.tester.mine_blocks(1)  # the in-process chain only mines on transactions
         with container.uow() as uow:
             states = set(uow.session.scalars(select(CreditOutbox.state)))
         if states == {"minted"}:
             break
+        time.sleep(0.05)
     assert states == {"minted"}, relay_state(container)
 
     expected: dict[str, int] = defaultdict(int)
