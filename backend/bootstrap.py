@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.adapters.cache import KeyedRedis, connect_redis
 from backend.adapters.chain.client import ChainClient, connect
 from backend.adapters.chain.keys import Signer, load_deployer, load_hot_wallets
-from backend.adapters.db import UnitOfWork, make_engine, migrate
+from backend.adapters.db import UnitOfWork, make_engine, migrate, retry_lost_connection
 from backend.config import Settings, get_settings
 from backend.services.deployment import PlatformContracts, ensure_platform_contracts
 from backend.services.operators import ensure_admin
@@ -70,7 +70,7 @@ def bootstrap(
         deployer=load_deployer(settings),
         hot_wallets=load_hot_wallets(settings),
     )
-    ensure_admin(engine, sessions, settings)  # first operator account (earning)
+    retry_lost_connection(lambda: ensure_admin(engine, sessions, settings), "first operator account")
     if deploy:
         container.contracts = ensure_platform_contracts(
             chain,

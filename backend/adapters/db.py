@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+STARTUP_ATTEMPTS = 8  # ~30 s of retries: a database restart or failover while a process starts
+log = logging.getLogger("loyalty.db")
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -48,7 +54,25 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision of every branch (features keep their own branches)."""
-    command.upgrade(alembic_config(engine), "heads")
+    retry_lost_connection(lambda: command.upgrade(alembic_config(engine), "heads"), "schema migration")
+
+
+def retry_lost_connection(work: Callable[[], T], what: str, attempts: int = STARTUP_ATTEMPTS) -> T:
+    """Run a startup step again when the database drops the connection, instead of crashing the process.
+
+    NOTE: every process (API worker, Celery, indexer) migrates and seeds at start; a database restart at that
+    moment used to kill it with OperationalError (seen in scripts/chaos.py). Each step is idempotent.
+    """
+    for attempt in range(attempts):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts - 1:
+                raise
+            delay = min(5.0, 0.5 * 2**attempt)
+            log.warning("%s: database connection lost (%s); retrying in %.1f s", what, exc.orig, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 class UnitOfWork:
