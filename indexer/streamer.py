@@ -85,6 +85,7 @@ class Streamer:
         self.logs = LogFetcher(transport, max_range=max_range, retry=retry)
         self.detector = ReorgDetector(store, self.headers, chain_id)
         self.tokens: dict[str, int] = store.tokens(chain_id)
+        self._known: Cursor | None = store.cursor(chain_id)  # the cursor `self.tokens` is complete for
         self.stats = StreamerStats()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-prefetch")
         self._prefetch: Future[Fetched] | None = None
@@ -115,8 +116,10 @@ class Streamer:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _reset(self) -> None:
+    def _reset(self, cursor: Cursor | None = None) -> None:
         self._discard_prefetch()
+        # NOTE: cursor first, then tokens: a token row commits with the cursor that covers its creation block
+        self._known = self.store.cursor(self.chain_id) if cursor is None else cursor
         self.tokens = self.store.tokens(self.chain_id)
 
     def _discard_prefetch(self) -> None:
@@ -136,6 +139,11 @@ class Streamer:
 
     def _step(self) -> bool:
         cursor = self.store.cursor(self.chain_id)
+        if cursor != self._known:
+            # NOTE: another indexer (a Celery task beside `loyalty indexer run`, a second replica) moved the
+            # mirror: the tokens it discovered are in the store, not in this process's list. Without this
+            # reload the next range would be fetched for the old addresses and a new brand's mints skipped.
+            self._reset(cursor)
         head, safe = self._head_and_safe()
         nxt = self.start_block if cursor is None else cursor.number + 1
         self.stats.head, self.stats.safe = head, safe
@@ -156,7 +164,7 @@ class Streamer:
         self._discard_prefetch()
         ancestor = self.detector.common_ancestor(cursor)
         removed = self.store.rewind(self.chain_id, ancestor)
-        self.tokens = self.store.tokens(self.chain_id)
+        self._reset()
         self.stats.reorgs += 1
         self.stats.rewound_events += removed
         self.stats.cursor = ancestor.number
@@ -286,6 +294,7 @@ class Streamer:
             raise
         finally:
             self.stats.write_s += time.perf_counter() - began
+        self._known = Cursor(batch.to_block, batch.to_hash)
         self.stats.cursor = batch.to_block
         self.stats.events += batch.events
         self.stats.batches += 1
