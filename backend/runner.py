@@ -24,6 +24,7 @@ class PeriodicTask:
     name: str
     interval_s: float
     fn: Callable[[], bool | None]
+    wakes: tuple[str, ...] = ()  # tasks to run at once after a call that did work (e.g. build → dispatch)
 
 
 class EmbeddedRunner:
@@ -32,18 +33,25 @@ class EmbeddedRunner:
         self.tasks = tasks
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._wake = {task.name: threading.Event() for task in tasks}
         self.errors: dict[str, int] = {}
 
     def _loop(self, task: PeriodicTask) -> None:
+        wake = self._wake[task.name]
         while not self._stop.is_set():
             busy = False
+            wake.clear()
             try:
                 busy = bool(task.fn())
             except Exception:
                 self.errors[task.name] = self.errors.get(task.name, 0) + 1
                 log.exception("background task %s failed; retrying", task.name)
-            if not busy:
-                self._stop.wait(task.interval_s)
+            if busy:
+                for name in task.wakes:
+                    if name in self._wake:
+                        self._wake[name].set()
+            elif not self._stop.is_set():
+                wake.wait(task.interval_s)
 
     def start(self) -> None:
         for task in self.tasks:
@@ -53,6 +61,8 @@ class EmbeddedRunner:
 
     def stop(self, timeout_s: float = 10) -> None:
         self._stop.set()
+        for wake in self._wake.values():
+            wake.set()
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

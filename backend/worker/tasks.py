@@ -33,7 +33,10 @@ def _close(**_: object) -> None:
 
 @app.task(name="loyalty.pipeline.build")
 def build() -> bool:
-    return pipeline().build()
+    built = pipeline().build()
+    if built:  # NOTE: sign the new batch now rather than at the next beat tick (latency, not correctness)
+        dispatch.delay()
+    return built
 
 
 @app.task(name="loyalty.pipeline.dispatch")
@@ -43,7 +46,10 @@ def dispatch() -> bool:
 
 @app.task(name="loyalty.pipeline.track")
 def track() -> bool:
-    return pipeline().track()
+    changed = pipeline().track()
+    if changed:  # a batch may have confirmed: settle it now rather than at the next beat tick
+        settle.delay()
+    return changed
 
 
 @app.task(name="loyalty.pipeline.settle")

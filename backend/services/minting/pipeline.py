@@ -95,9 +95,11 @@ def pipeline_tasks(container: Container) -> list[Any]:
         log.warning("minting pipeline disabled: %s", exc)
         return []
     fast, slow = container.settings.pipeline_poll_s, container.settings.pipeline_settle_poll_s
+    # NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`); the intervals only
+    # pace the idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
     return [
-        PeriodicTask("mint-build", fast, pipeline.build),
+        PeriodicTask("mint-build", fast, pipeline.build, wakes=("mint-dispatch",)),
         PeriodicTask("mint-dispatch", fast, pipeline.dispatch),
-        PeriodicTask("mint-track", slow, pipeline.track),
+        PeriodicTask("mint-track", slow, pipeline.track, wakes=("mint-settle",)),
         PeriodicTask("mint-settle", slow, pipeline.settle),
     ]

@@ -6,14 +6,13 @@ many wallets go in one JSON-RPC batch request when the node speaks HTTP.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from backend.adapters.chain.batch import RpcBatch
 from backend.adapters.chain.client import ChainClient
 from backend.errors import ChainUnavailable
 
@@ -22,7 +21,6 @@ _PAUSED = function_signature_to_4byte_selector("paused()")
 _CAP = function_signature_to_4byte_selector("cap()")
 _TOTAL_SUPPLY = function_signature_to_4byte_selector("totalSupply()")
 _MANIFEST_ROOT = function_signature_to_4byte_selector("batchManifestRoot(bytes32)")
-RPC_BATCH = 500
 GAS_LIMIT_TTL_S = 10.0
 
 
@@ -33,7 +31,7 @@ def _word(address: str) -> bytes:
 class TokenViews:
     def __init__(self, chain: ChainClient) -> None:
         self.chain = chain
-        self._ids = itertools.count(1)
+        self.batch = RpcBatch(chain)
         self._gas_limit: tuple[int, float] | None = None
 
     def call(self, token: str, data: bytes, block: str = "latest") -> bytes:
@@ -71,37 +69,12 @@ class TokenViews:
         return {w: int.from_bytes(self.call(token, _BALANCE_OF + _word(w)), "big") for w in wallets}
 
     def _batched_balances(self, token: str, wallets: Sequence[str]) -> dict[str, int]:
+        calls = [
+            ("eth_call", [{"to": token, "data": "0x" + (_BALANCE_OF + _word(w)).hex()}, "latest"]) for w in wallets
+        ]
         out: dict[str, int] = {}
-        for start in range(0, len(wallets), RPC_BATCH):
-            chunk = wallets[start : start + RPC_BATCH]
-            payload = [
-                {
-                    "jsonrpc": "2.0",
-                    "id": next(self._ids),
-                    "method": "eth_call",
-                    "params": [{"to": token, "data": "0x" + (_BALANCE_OF + _word(w)).hex()}, "latest"],
-                }
-                for w in chunk
-            ]
-            replies = self._post(payload)
-            by_id: dict[Any, Any] = {r["id"]: r for r in replies}
-            for request, wallet in zip(payload, chunk, strict=True):
-                reply = by_id[request["id"]]
-                if "error" in reply:
-                    raise ChainUnavailable(f"balanceOf failed: {reply['error']}")
-                out[wallet] = int(reply["result"], 16)
+        for wallet, result in zip(wallets, self.batch.call(calls), strict=True):
+            if isinstance(result, Exception):
+                raise ChainUnavailable(f"balanceOf failed: {result}")
+            out[wallet] = int(result, 16)
         return out
-
-    def _post(self, payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        last: Exception | None = None
-        for url in self.chain.urls:
-            try:
-                response = httpx.post(url, json=payload, timeout=10)
-                response.raise_for_status()
-                replies = response.json()
-                if not isinstance(replies, list):
-                    raise ValueError("node answered a batch with a single object")
-                return replies
-            except (httpx.HTTPError, ValueError) as exc:
-                last = exc
-        raise ChainUnavailable(f"batched eth_call failed on every RPC URL: {last}")

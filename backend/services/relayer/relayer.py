@@ -236,8 +236,8 @@ class Relayer:
                 )
                 metrics.SUBMITTED.labels(self.label, intent.purpose).inc()
             signed += 1
-            if broadcast:
-                self.broadcast_attempt(attempt_id, head)
+            if broadcast:  # NOTE: the head now, not at the pass start: it starts the blocks-until-replacement count
+                self.broadcast_attempt(attempt_id, self.chain.head())
         with self.uow() as uow:
             waiting = uow.session.scalar(
                 select(func.count())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import logging
 import re
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
@@ -22,6 +24,7 @@ from web3.exceptions import TransactionNotFound
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.relayer import FILLER_PURPOSE, OPEN_STATES, HotWalletState, RelayAttempt, RelayIntent
 from backend.services.relayer import metrics
+from backend.services.relayer.chain_reads import ChainReads
 from backend.services.relayer.fee_oracle import FeeQuote
 from backend.services.relayer.nonce_manager import ChainNonces
 from backend.services.relayer.sender import fees_of
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loyalty.relayer")
 MAX_FILLERS_PER_PASS = 16
 UNDERPRICED_PREFIXES = ("underpriced", "replacement-underpriced")
+GAUGE_EVERY_S = 5.0  # in-flight and hot-wallet balance gauges
 
 
 def _hex(value: Any) -> str:
@@ -51,10 +55,31 @@ def _revert_data_in_message(message: str) -> bytes | str | None:
     return hexdata.group(0).strip() if hexdata else None
 
 
+def _left_process(attempt: RelayAttempt) -> bool:
+    return not (attempt.status == "signed" and attempt.broadcasts == 0)
+
+
+@dataclass(frozen=True)
+class PassView:
+    """One intent's attempts and what the node said about their hashes, read once per tracker pass."""
+
+    attempts: list[RelayAttempt]
+    receipts: dict[str, dict[str, Any]]
+    in_node: set[str]
+
+    def node_knows(self) -> bool:
+        """Whether the node has any of our signed transactions (in its pool or mined)."""
+        if not self.attempts or self.attempts[-1].status == "signed":
+            return False  # never sent: send it
+        return any(a.tx_hash in self.in_node for a in self.attempts)
+
+
 class Tracker:
     def __init__(self, relayer: Relayer) -> None:
         self.r = relayer
         self.eth = relayer.chain.w3.eth
+        self.reads = ChainReads(relayer.chain)
+        self._gauges_at = 0.0
 
     def track(self) -> bool:
         r = self.r
@@ -62,23 +87,32 @@ class Tracker:
         finalized = self._finalized() if r.config.use_finalized_tag else None
         with r.uow() as uow:
             s = uow.session
-            open_rows = s.execute(
-                select(RelayIntent.id, RelayIntent.wallet)
-                .where(RelayIntent.chain_id == r.chain_id, RelayIntent.state.in_(OPEN_STATES))
-                .order_by(RelayIntent.wallet, RelayIntent.nonce)
-            ).all()
+            intents = list(
+                s.scalars(
+                    select(RelayIntent)
+                    .where(RelayIntent.chain_id == r.chain_id, RelayIntent.state.in_(OPEN_STATES))
+                    .order_by(RelayIntent.wallet, RelayIntent.nonce)
+                )
+            )
+            seen_by = self._attempts_of(s, [i.id for i in intents])
             known = set(s.scalars(select(HotWalletState.address).where(HotWalletState.chain_id == r.chain_id)))
-        wallets = ({str(w) for _, w in open_rows} | known) & set(r.wallets)
+            s.expunge_all()
+        wallets = ({str(i.wallet) for i in intents} | known) & set(r.wallets)
         # NOTE: nonces are read BEFORE receipts: a nonce already used while none of our hashes has a receipt is
         # then surely taken by someone else's transaction, not by ours mined in between.
-        nonces = {w: r.nonces.chain_nonces(w) for w in sorted(wallets)}
+        nonces = self.reads.nonces(sorted(wallets))
+        sent = [a for i in intents for a in seen_by.get(i.id, []) if _left_process(a)]
+        receipts = self.reads.receipts([a.tx_hash for a in sent])
+        unmined = [i.id for i in intents if self._found(seen_by.get(i.id, []), receipts) is None]
+        in_node = self.reads.known([a.tx_hash for i in unmined for a in seen_by.get(i, []) if a.status != "signed"])
         changed = False
         rebroadcast: set[tuple[str, int]] = set()
-        for intent_id, _wallet in open_rows:
+        for snapshot in intents:
             try:
-                changed |= self._track_one(intent_id, head, finalized, nonces, rebroadcast)
+                view = PassView(seen_by.get(snapshot.id, []), receipts, in_node)
+                changed |= self._track_one(snapshot, view, head, finalized, nonces, rebroadcast)
             except Exception:  # one intent's trouble (an RPC fault) must not stall the others
-                log.exception("relay track failed for intent id=%s; retrying next pass", intent_id)
+                log.exception("relay track failed for intent id=%s; retrying next pass", snapshot.id)
         for wallet in sorted(wallets):
             try:
                 changed |= self._reconcile(wallet, nonces[wallet], head, rebroadcast)
@@ -91,24 +125,23 @@ class Tracker:
 
     def _track_one(
         self,
-        intent_id: int,
+        snapshot: RelayIntent,
+        view: PassView,
         head: int,
         finalized: int | None,
         nonces: dict[str, ChainNonces],
         rebroadcast: set[tuple[str, int]],
     ) -> bool:
         r = self.r
-        # 1) snapshot, then the node's view, without the write lock (on SQLite it is the whole application's)
-        with r.uow() as uow:
-            snapshot = uow.session.get(RelayIntent, intent_id)
-            if snapshot is None or snapshot.state not in OPEN_STATES or snapshot.wallet not in nonces:
-                return False
-            seen = self._attempts(uow.session, intent_id)
-            uow.session.expunge_all()
-        if not seen:
+        # 1) the snapshot and the node's view were read for the whole pass, without the write lock
+        seen = view.attempts
+        if snapshot.wallet not in nonces or not seen:
             return False
-        found = self._receipt(seen)
-        node_knows = found is not None or self._node_knows(seen)
+        found = self._found(seen, view.receipts)
+        node_knows = found is not None or view.node_knows()
+        if self._idle(snapshot, seen, found, node_knows, head, finalized, nonces[str(snapshot.wallet)]):
+            return False  # nothing to decide: no write lock taken
+        intent_id = snapshot.id
         # 2) decide under the lock, unless another worker moved this intent in between (then: next pass)
         with r.writing() as uow:
             s = uow.session
@@ -155,6 +188,54 @@ class Tracker:
             r.broadcast_attempt(resend, head, restart_clock=True)
         # NOTE: a rebroadcast or a wait is not progress: returning True would make the runner spin at once
         return changed
+
+    @staticmethod
+    def _found(
+        attempts: list[RelayAttempt], receipts: dict[str, dict[str, Any]]
+    ) -> tuple[RelayAttempt, dict[str, Any]] | None:
+        """The prefetched receipt of whichever attempt mined (see `_receipt`)."""
+        for attempt in reversed(attempts):
+            if _left_process(attempt) and attempt.tx_hash in receipts:
+                return attempt, receipts[attempt.tx_hash]
+        return None
+
+    def _deep(self, number: int, head: int, finalized: int | None) -> bool:
+        """Whether a block is deep enough to count as confirmed.
+
+        NOTE: `head` is read at the start of a pass; a receipt in a newer block proves the node is at least there,
+        so a depth of 1 confirms in the same pass instead of the next one."""
+        if finalized is not None:  # LOYALTY_USE_FINALIZED_TAG: the node's finality (Polygon milestones)
+            return number <= finalized
+        return max(head, number) - number + 1 >= self.r.config.confirmations
+
+    def _idle(
+        self,
+        snapshot: RelayIntent,
+        seen: list[RelayAttempt],
+        found: tuple[RelayAttempt, dict[str, Any]] | None,
+        node_knows: bool,
+        head: int,
+        finalized: int | None,
+        chain: ChainNonces,
+    ) -> bool:
+        """True when this pass has nothing to decide for the intent: in the pool and not stuck, or in a block that
+        is neither new nor deep yet. Anything else is decided under the write lock."""
+        if found is None:
+            return (
+                snapshot.state == "submitted"
+                and node_knows
+                and not snapshot.cancel_requested
+                and snapshot.nonce is not None
+                and snapshot.nonce >= chain.latest
+                and not self._stuck(seen, head)
+            )
+        attempt, receipt = found
+        return (
+            snapshot.state == "included"
+            and snapshot.tx_hash == attempt.tx_hash
+            and snapshot.block_hash == receipt["blockHash"]
+            and not self._deep(int(receipt["blockNumber"]), head, finalized)
+        )
 
     def _receipt(self, attempts: list[RelayAttempt]) -> tuple[RelayAttempt, Any] | None:
         """The receipt of whichever attempt mined (at most one can: they share a nonce).
@@ -207,9 +288,7 @@ class Tracker:
                 receipt["status"],
             )
             changed = True
-        # NOTE: with LOYALTY_USE_FINALIZED_TAG the node's finality (Polygon milestones) replaces the depth count
-        deep = number <= finalized if finalized is not None else head - number + 1 >= r.config.confirmations
-        if not deep:
+        if not self._deep(number, head, finalized):
             return changed
         canonical = self.eth.get_block(number)
         if _hex(canonical["hash"]) != block_hash:
@@ -347,6 +426,16 @@ class Tracker:
         )
         return attempt
 
+    def _attempts_of(self, s: Session, intent_ids: list[int]) -> dict[int, list[RelayAttempt]]:
+        by_intent: dict[int, list[RelayAttempt]] = {i: [] for i in intent_ids}
+        for start in range(0, len(intent_ids), 1000):
+            query = select(RelayAttempt).where(
+                RelayAttempt.intent_id.in_(intent_ids[start : start + 1000]), RelayAttempt.status != "dead"
+            )
+            for attempt in s.scalars(query.order_by(RelayAttempt.id)):
+                by_intent[attempt.intent_id].append(attempt)
+        return by_intent
+
     def _attempts(self, s: Session, intent_id: int) -> list[RelayAttempt]:
         query = select(RelayAttempt).where(RelayAttempt.intent_id == intent_id, RelayAttempt.status != "dead")
         return list(s.scalars(query.order_by(RelayAttempt.id)))
@@ -450,6 +539,9 @@ class Tracker:
 
     def _gauges(self) -> None:
         r = self.r
+        if time.monotonic() - self._gauges_at < GAUGE_EVERY_S:
+            return  # NOTE: one balance read per wallet per pass cost more than the rest of an idle pass
+        self._gauges_at = time.monotonic()
         with r.uow() as uow:
             counts = r.in_flight(uow.session)
         for wallet in r.wallets:
