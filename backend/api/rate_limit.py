@@ -3,7 +3,8 @@
 Who is counted: a valid brand API key counts against `LOYALTY_RATE_LIMIT_PER_KEY` (its key id), a valid operator
 JWT too (its subject), a shopper session against `LOYALTY_RATE_LIMIT_PER_WALLET`; everything else (no or invalid
 credentials) against `LOYALTY_RATE_LIMIT_PER_IP`, so guessing keys or passwords is limited per IP. Requests that
-name a wallet in `/v1/wallets/{address}/...` without credentials also count against that wallet.
+name a wallet in `/v1/wallets/{address}/...` without credentials also count against that wallet, and so do a QR
+claim and a SIWE sign-in once their code or signature checks out (`backend.services.rate_limit.admit_wallet`).
 A refused request gets a `rate-limited` problem with `Retry-After`. A limit of 0 disables that counter.
 """
 
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from backend.api.auth import JWT_ALGORITHM, api_key_cache, jwt_signing_key
 from backend.api.problems import PROBLEM_JSON
 from backend.bootstrap import Container
-from backend.services.rate_limit import Decision, RateLimiter
+from backend.services.rate_limit import Decision, RateLimiter, wallet_bucket
 
 EXEMPT_PATHS = frozenset({"/health", "/metrics"})
 VERIFIED_KEY_STATE = "verified_api_key"  # (raw key, VerifiedKey) in `request.state`: auth need not verify again
@@ -59,14 +60,13 @@ class RateLimitMiddleware:
             except jwt.PyJWTError:
                 claims = None
             if claims is not None and claims.get("role") == "shopper":
-                return [(f"wallet:{str(claims.get('sub', '')).lower()}", settings.rate_limit_per_wallet)]
+                return [(wallet_bucket(str(claims.get("sub", ""))), settings.rate_limit_per_wallet)]
             if claims is not None:
                 return [(f"user:{claims.get('sub')}", settings.rate_limit_per_key)]
         buckets.append((f"ip:{self._client_ip(scope, headers)}", settings.rate_limit_per_ip))
         path: str = scope.get("path", "")
         if path.startswith("/v1/wallets/"):
-            wallet = path.split("/")[3].lower()
-            buckets.append((f"wallet:{wallet[:42]}", settings.rate_limit_per_wallet))
+            buckets.append((wallet_bucket(path.split("/")[3]), settings.rate_limit_per_wallet))
         return buckets
 
     def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:

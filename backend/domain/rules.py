@@ -3,8 +3,9 @@
 A promotion is a set of rules paying in one token. Per action, promotions are evaluated by priority (highest
 first, then oldest); a promotion marked `exclusive` that credits anything stops lower-priority promotions.
 Inside a promotion: fixed / rate / first-purchase / referral rules add up, the tier multiplier scales that sum
-per wallet (tier from the wallet's lifetime earned with the brand), then per-wallet caps clip it, then the
-remaining budget clips it. Amounts leave as token base units (int).
+per wallet, then per-wallet caps clip it, then the remaining budget clips it. Amounts leave as token base units
+(int). The tier is the one the shopper's profile shows (`backend.domain.tiers`, thresholds loaded by
+`backend.services.tiers`): from lifetime earned with the brand, or across brands.
 
 `Evaluator` keeps the batch's running state (first purchases, referrals, cap usage, budget, lifetime earned), so
 a batch of actions is evaluated exactly as if the actions had arrived one by one.
@@ -20,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.domain.rules_amounts import Money, TokenAmount, quantize, to_base_units
+from backend.domain.tiers import DEFAULT_THRESHOLDS, TIERS, TierThresholds, lifetime_tokens, tier_status
 
 ACTION_TYPES = ("purchase", "refund", "referral", "promotion", "custom")
 ActionTypeName = Annotated[str, Field(pattern=r"^(purchase|referral|promotion|custom(:[a-z0-9_.-]{1,64})?)$")]
@@ -66,22 +68,27 @@ class ReferralRule(_Rule):
     referee_amount: TokenAmount = Decimal(0)
 
 
-class Tier(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=32)
-    min_lifetime: TokenAmount  # whole tokens earned with the brand, all time
-    multiplier: Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
+Multiplier = Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
 
 
 class TierMultiplierRule(_Rule):
+    """Scales a wallet's credit by its tier: `{"gold": "2"}` doubles it for gold shoppers (other tiers: × 1).
+
+    NOTE: tiers are not defined here but by the platform's tier thresholds (the brand's own, or the platform's
+    across brands), so a promotion's "gold" is always the gold the shopper's profile shows.
+    """
+
     kind: Literal["tier_multiplier"]
-    tiers: list[Tier] = Field(min_length=1, max_length=10)
+    basis: Literal["brand", "platform"] = Field(
+        default="brand", description="brand: lifetime earned with this brand; platform: across all brands"
+    )
+    multipliers: dict[str, Multiplier] = Field(min_length=1, max_length=len(TIERS), description="tier → multiplier")
 
     @model_validator(mode="after")
-    def _ascending(self) -> TierMultiplierRule:
-        thresholds = [t.min_lifetime for t in self.tiers]
-        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
-            raise ValueError("tiers must have strictly ascending min_lifetime")
+    def _known_tiers(self) -> TierMultiplierRule:
+        unknown = sorted(set(self.multipliers) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tiers {unknown}; tiers are {', '.join(TIERS)}")
         return self
 
 
@@ -174,6 +181,22 @@ class WalletState:
     lifetime_earned: int = 0  # base units earned with the brand (all its promotions)
     has_purchased: bool = False
     referred_by: str | None = None
+    other_brands_lifetime: Decimal = Decimal(0)  # whole tokens earned with other brands (platform-basis tiers)
+
+
+@dataclass(frozen=True)
+class TierBasis:
+    """What a wallet's tier is computed from; the service loads the brand's and the platform's thresholds."""
+
+    brand: TierThresholds = DEFAULT_THRESHOLDS
+    platform: TierThresholds = DEFAULT_THRESHOLDS
+    decimals: int = 18  # of the brand's token: the unit `lifetime_earned` is counted in
+
+    def tier(self, wallet: WalletState, basis: str) -> str:
+        with_brand = lifetime_tokens(wallet.lifetime_earned, self.decimals)
+        if basis == "platform":
+            return tier_status(with_brand + wallet.other_brands_lifetime, self.platform).tier
+        return tier_status(with_brand, self.brand).tier
 
 
 @dataclass
@@ -183,6 +206,7 @@ class EvaluatorState:
     wallets: dict[str, WalletState] = field(default_factory=dict)
     usage: dict[tuple[int, str, str], int] = field(default_factory=dict)  # (promotion, wallet, period) → units
     budget_left: dict[int, int | None] = field(default_factory=dict)  # promotion → base units (None: unlimited)
+    tiers: TierBasis = field(default_factory=TierBasis)
 
     def wallet(self, address: str) -> WalletState:
         return self.wallets.setdefault(address, WalletState())
@@ -191,14 +215,6 @@ class EvaluatorState:
 def _is_live(promo: ActivePromotion, at: datetime) -> bool:
     spec = promo.spec
     return (spec.starts_at is None or spec.starts_at <= at) and (spec.ends_at is None or at < spec.ends_at)
-
-
-def _tier_multiplier(rule: TierMultiplierRule, lifetime_tokens: Decimal) -> Decimal:
-    multiplier = Decimal(1)
-    for tier in rule.tiers:
-        if lifetime_tokens >= tier.min_lifetime:
-            multiplier = tier.multiplier
-    return multiplier
 
 
 class Evaluator:
@@ -253,11 +269,10 @@ class Evaluator:
             elif isinstance(rule, TierMultiplierRule):
                 tier_rule = rule
         credits = []
-        scale = Decimal(10) ** promo.decimals
         for wallet, (tokens, keys) in per_wallet.items():
             if tier_rule is not None:
-                lifetime = Decimal(self.state.wallet(wallet).lifetime_earned) / scale
-                multiplier = _tier_multiplier(tier_rule, lifetime)
+                tier = self.state.tiers.tier(self.state.wallet(wallet), tier_rule.basis)
+                multiplier = tier_rule.multipliers.get(tier, Decimal(1))
                 if multiplier != 1:
                     tokens *= multiplier
                     keys = [*keys, tier_rule.key]

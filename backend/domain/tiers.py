@@ -54,6 +54,11 @@ class TierThresholds:
 DEFAULT_THRESHOLDS = TierThresholds(Decimal(100), Decimal(1000), Decimal(5000))
 
 
+def lifetime_tokens(base_units: int, decimals: int) -> Decimal:
+    """Lifetime earned with a brand in whole tokens (`brand_wallets.lifetime_earned` is in its token's base units)."""
+    return Decimal(int(base_units)) / (Decimal(10) ** decimals)
+
+
 @dataclass(frozen=True)
 class TierStatus:
     tier: str

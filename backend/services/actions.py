@@ -44,9 +44,18 @@ from backend.adapters.orm.earning import Action, Brand, BrandWallet, LedgerEntry
 from backend.adapters.orm.minting import CreditOutbox
 from backend.domain.actions import ActionIn
 from backend.domain.ledger import CREDIT, DEBT, DEBT_OFFSET, REVERSAL, clawback, offset_debt, split_refund
-from backend.domain.rules import ActionFacts, ActivePromotion, Credit, Evaluator, EvaluatorState, WalletState
+from backend.domain.rules import (
+    ActionFacts,
+    ActivePromotion,
+    Credit,
+    Evaluator,
+    EvaluatorState,
+    TierMultiplierRule,
+    WalletState,
+)
 from backend.domain.rules_amounts import from_base_units
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
+from backend.services import tiers as tier_service
 from backend.services.events import note_budget_spend, record_credited
 from backend.services.ledger import (
     COPY_FROM,
@@ -240,6 +249,7 @@ def load_state(
             row.lifetime_earned, row.first_purchase_action_id is not None, row.referred_by
         )
         loaded[row.wallet] = row
+    _load_tiers(session, brand_id, wallets, promotions, state)
     budgeted = [p.promotion_id for p in promotions if p.spec.budget is not None]
     if budgeted:
         for pid, budget, spent in session.execute(
@@ -257,6 +267,19 @@ def load_state(
             ).tuples():
                 state.usage[(pid, wallet, period)] = amount
     return state, loaded
+
+
+def _load_tiers(
+    session: Session, brand_id: int, wallets: set[str], promotions: list[ActivePromotion], state: EvaluatorState
+) -> None:
+    """The tier thresholds (and, for tiers across brands, lifetime earned elsewhere) the tier multipliers need."""
+    rules = [r for p in promotions for r in p.spec.rules if isinstance(r, TierMultiplierRule)]
+    if not rules:
+        return
+    state.tiers = tier_service.tier_basis(session, brand_id)
+    if any(r.basis == "platform" for r in rules):
+        for wallet, tokens in tier_service.other_brands_lifetime(session, brand_id, list(wallets)).items():
+            state.wallet(wallet).other_brands_lifetime = tokens
 
 
 def preview_action(

@@ -402,8 +402,13 @@ def claim(
     *,
     credit: CreditFn | None = None,
     now: datetime | None = None,
+    admit: Callable[[str], None] | None = None,
 ) -> ClaimResult:
-    """Claim `raw_code` for `wallet`; the first claim of a code wins, every other one gets `qr-already-claimed`."""
+    """Claim `raw_code` for `wallet`; the first claim of a code wins, every other one gets `qr-already-claimed`.
+
+    `admit(wallet)` runs once the code proved genuine and unexpired (the API's per-wallet rate limit: forged or
+    made-up codes cannot use up a wallet's claims).
+    """
     now = now or datetime.now(UTC)
     try:
         payload = codec.decode(raw_code, container_keyring(container))
@@ -414,6 +419,8 @@ def claim(
     if now.timestamp() >= payload.expires_at:
         raise QrExpired(f"the code expired at {datetime.fromtimestamp(payload.expires_at, UTC).isoformat()}")
     wallet = checksum_wallet(wallet)
+    if admit is not None:
+        admit(wallet)
     credit = credit or default_credit
 
     with container.uow() as uow:

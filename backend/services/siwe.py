@@ -8,6 +8,7 @@ valid sign-in and two concurrent verifies of one message cannot both pass).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -114,11 +115,24 @@ def check_message(message: str, signature: str, *, domain: str, chain_id: int, n
 
 
 def verify(
-    session: Session, *, message: str, signature: str, domain: str, chain_id: int, now: datetime | None = None
+    session: Session,
+    *,
+    message: str,
+    signature: str,
+    domain: str,
+    chain_id: int,
+    now: datetime | None = None,
+    admit: Callable[[str], None] | None = None,
 ) -> SignedIn:
-    """Check a signed SIWE message and consume its nonce (the caller commits)."""
+    """Check a signed SIWE message and consume its nonce (the caller commits).
+
+    `admit(wallet)` runs once the signature is proven the wallet's, before the nonce burns (the per-wallet rate
+    limit: counted only for the wallet's own signatures, so nobody can exhaust another wallet's sign-ins).
+    """
     now = now or utcnow()
     parsed = check_message(message, signature, domain=domain, chain_id=chain_id, now=now)
+    if admit is not None:
+        admit(to_checksum_address(parsed.address))
     row = session.get(SiweNonce, parsed.nonce)
     if row is None:
         raise SiweNonceUnknown("ask POST /v1/auth/siwe/nonce for a nonce first")

@@ -1,7 +1,8 @@
 """Tiers of a wallet per brand and across brands, from lifetime earned in `brand_wallets` (the earning ledger).
 
-`tier_for(session, wallet, brand_id)` is the one entry point other features (offers, the rules engine's tier
-multiplier) use, so there is one definition of a tier on the platform.
+`tier_for(session, wallet, brand_id)` is what offers use and `tier_basis` what the rules engine's tier multiplier
+uses: both end in `backend.domain.tiers.tier_status` over the same lifetime earned and thresholds, so there is one
+definition of a tier on the platform.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session
 from backend.adapters.orm.earning import Brand, BrandWallet
 from backend.adapters.orm.shoppers import BrandTierThresholds
 from backend.config import get_settings
-from backend.domain.tiers import TierStatus, TierThresholds, tier_status
+from backend.domain.rules import TierBasis
+from backend.domain.tiers import TierStatus, TierThresholds, lifetime_tokens, tier_status
 from backend.services.brands import get_brand
+from backend.services.ledger import chunks
 
 
 def platform_thresholds() -> TierThresholds:
@@ -47,7 +50,28 @@ def _lifetime_tokens(session: Session, wallet: str, brand_id: int | None = None)
     )
     if brand_id is not None:
         query = query.where(BrandWallet.brand_id == brand_id)
-    return {b: Decimal(int(earned)) / (Decimal(10) ** decimals) for b, earned, decimals in session.execute(query)}
+    return {b: lifetime_tokens(earned, decimals) for b, earned, decimals in session.execute(query)}
+
+
+def tier_basis(session: Session, brand_id: int) -> TierBasis:
+    """What the rules engine computes a wallet's tier from: the same thresholds the profile uses."""
+    return TierBasis(
+        brand_thresholds(session, brand_id), platform_thresholds(), get_brand(session, brand_id).token_decimals
+    )
+
+
+def other_brands_lifetime(session: Session, brand_id: int, wallets: list[str]) -> dict[str, Decimal]:
+    """Whole tokens each wallet earned with brands other than `brand_id` (for tiers across brands)."""
+    totals: dict[str, Decimal] = {}
+    for part in chunks(sorted(wallets)):
+        rows = session.execute(
+            select(BrandWallet.wallet, BrandWallet.lifetime_earned, Brand.token_decimals)
+            .join(Brand, Brand.id == BrandWallet.brand_id)
+            .where(BrandWallet.wallet.in_(part), BrandWallet.brand_id != brand_id)
+        )
+        for wallet, earned, decimals in rows:
+            totals[wallet] = totals.get(wallet, Decimal(0)) + lifetime_tokens(earned, decimals)
+    return totals
 
 
 def tier_status_for(session: Session, wallet: str, brand_id: int) -> TierStatus:

@@ -1,18 +1,25 @@
-"""A shopper's whole journey on the embedded stack (in-process chain + PostgreSQL), every step real:
+"""A shopper's whole journey, every step real, on two stacks:
+
+- `embedded`: the embedded default's in-process chain (eth-tester), no Redis, PostgreSQL;
+- `anvil`: a real JSON-RPC node (anvil) with the contracts deployed over RPC, PostgreSQL and Redis (rate limits
+  counted in Redis).
 
 brand onboarded → purchases credited by a promotion → minted by the pipeline → the shopper signs in with SIWE
 (a real key) → sees balance and offers → signs the EIP-712 redemption → the relayer pays the gas → the settle
-step confirms → code + QR → the on-chain balance dropped by the cost → the brand gets a signed webhook.
+step confirms → code + QR → the on-chain balance dropped by the cost → the brand gets a signed webhook → and
+nothing the chain recorded on the way carries the shopper's personal data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import redis
 from eth_account import Account
 from fastapi.testclient import TestClient
+from hexbytes import HexBytes
 from sqlalchemy import text
 
 from backend.api.app import create_app
@@ -22,18 +29,31 @@ from backend.services.redemptions import settlement
 from backend.services.webhooks import dispatcher_for
 from tests.conftest import make_settings, wipe_postgres
 from tests.integration.shoppers.kit import TOKEN, Wallet, balance, siwe_message
+from tests.support.anvil import AnvilNode, anvil_available
 from tests.support.auth import create_brand, key_headers
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+EMAIL, CUSTOMER = "jane.doe@example.com", "loyal-7"
 
 
-@pytest.fixture
-def stack(pg_url: str, tmp_path: Path) -> Iterator[Container]:
+@pytest.fixture(params=["embedded", pytest.param("anvil", marks=[pytest.mark.anvil, pytest.mark.redis])])
+def stack(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> Iterator[Container]:
+    overrides: dict[str, object] = {"confirmations": 1, "batch_window_s": 0.001}
+    node: AnvilNode | None = None
+    if request.param == "anvil":
+        if not anvil_available():
+            pytest.fail("anvil is required (node_modules/.bin/anvil)")
+        node = AnvilNode().start()
+        overrides["rpc_urls"] = node.url
+        overrides["redis_url"] = request.getfixturevalue("redis_url")
+        overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
     wipe_postgres(pg_url)
-    c = bootstrap(make_settings(pg_url, tmp_path, confirmations=1, batch_window_s=0.001))
+    c = bootstrap(make_settings(pg_url, tmp_path, **overrides))
     yield c
     c.close()
+    if node is not None:
+        node.stop()
     wipe_postgres(pg_url)
 
 
@@ -88,7 +108,7 @@ def test_shopper_earns_signs_in_and_redeems_without_gas(stack: Container, stack_
             "order_id": f"order-{n}",
             "amount": "5.00",
             "currency": "EUR",
-            "customer_id": "loyal-7",
+            "customer_id": CUSTOMER,
         }
         assert client.post("/v1/actions", json=body, headers=brand).status_code in (200, 201)
     run_pipeline_until(stack, "SELECT count(*) = 0 FROM credit_outbox WHERE state <> 'minted'")
@@ -103,7 +123,8 @@ def test_shopper_earns_signs_in_and_redeems_without_gas(stack: Container, stack_
     me = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
     profile = client.get("/v1/me/profile", headers=me).json()
     assert profile["brand_tiers"][0]["tier"] == "silver"  # 150 tokens earned with the cafe
-    assert profile["linked_customers"][0]["customer_id"] == "loyal-7"
+    assert profile["linked_customers"][0]["customer_id"] == CUSTOMER
+    assert client.patch("/v1/me/profile", json={"email": EMAIL}, headers=me).status_code == 200
 
     offer = client.post(
         f"/v1/brands/{brand_id}/offers",
@@ -133,3 +154,29 @@ def test_shopper_earns_signs_in_and_redeems_without_gas(stack: Container, stack_
     dispatcher_for(stack).run_once(wait=True)
     (event,) = [r.body for r in stack_receiver.verified() if r.body.get("type") == "redemption.confirmed"]
     assert event["data"]["redemption_id"] == prepared["redemption_id"] and event["data"]["wallet"] == shopper.address
+
+    assert_chain_holds_no_personal_data(stack, [EMAIL, CUSTOMER, "jane.doe"])
+    if stack.redis is not None:  # the anvil stack: the API counted the shopper's requests in Redis
+        client_redis = redis.Redis.from_url(stack.settings.redis_url)
+        prefix = stack.settings.redis_prefix
+        assert client_redis.keys(f"{prefix}rl:wallet:{shopper.address.lower()}:*")
+        assert client_redis.keys(f"{prefix}rl:key:*")
+
+
+def assert_chain_holds_no_personal_data(container: Container, personal: list[str]) -> None:
+    """No transaction's calldata, log data or topic, from genesis to head, contains the strings (raw or hex)."""
+    w3 = container.chain.w3
+    needles = [s.encode() for s in personal] + [s.encode().hex().encode() for s in personal]
+    scanned = 0
+    for number in range(0, container.chain.head() + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            assert isinstance(tx, Mapping)
+            receipt = w3.eth.get_transaction_receipt(tx["hash"])
+            blobs = [bytes(HexBytes(tx.get("input", tx.get("data", b""))))]  # eth-tester names it `data`
+            blobs += [bytes(log["data"]) for log in receipt["logs"]]
+            blobs += [bytes(topic) for log in receipt["logs"] for topic in log["topics"]]
+            for blob in blobs:
+                for needle in needles:
+                    assert needle not in blob and needle not in blob.hex().encode(), (number, needle)
+            scanned += len(blobs[0])
+    assert scanned > 1000  # deployments, mints and the redemption were looked at (not an empty scan)

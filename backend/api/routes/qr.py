@@ -20,6 +20,7 @@ from backend.api.auth import (
 from backend.api.deps import ContainerDep, SessionDep
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
+from backend.services import rate_limit
 
 router = APIRouter(tags=["qr"])
 WriterDep = Annotated[Principal, Depends(require_scope("promotions:write"))]
@@ -283,7 +284,9 @@ def list_claims(
     summary="Claim a scanned code for a wallet (public; first claim wins)",
 )
 def claim_code(body: ClaimIn, container: ContainerDep) -> ClaimOut:
-    result = qr_service.claim(container, body.code, body.wallet)
+    result = qr_service.claim(
+        container, body.code, body.wallet, admit=lambda wallet: rate_limit.admit_wallet(container, wallet)
+    )
     return ClaimOut(
         claim_id=result.claim_id,
         campaign_id=result.campaign_id,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.shopper_auth import issue_session
+from backend.services import rate_limit
 from backend.services import shoppers as shopper_service
 from backend.services import siwe as siwe_service
 
@@ -55,6 +56,7 @@ def verify(body: VerifyIn, container: ContainerDep, session: SessionDep) -> Sess
         signature=body.signature,
         domain=container.settings.siwe_domain,
         chain_id=container.chain.chain_id,
+        admit=lambda wallet: rate_limit.admit_wallet(container, wallet),
     )
     shopper_service.record_sign_in(session, signed_in.wallet)
     session.commit()

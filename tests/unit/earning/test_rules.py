@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from backend.domain.rules import ActionFacts, ActivePromotion, Evaluator, EvaluatorState, PromotionSpec
+from backend.domain.rules import ActionFacts, ActivePromotion, Evaluator, EvaluatorState, PromotionSpec, TierBasis
+from backend.domain.tiers import TierThresholds
 
 TOKEN = "0x" + "7" * 40
 A, B, C = "0x" + "a" * 40, "0x" + "b" * 40, "0x" + "c" * 40
@@ -78,24 +79,26 @@ def test_referral_pays_both_once_per_referee_and_never_self() -> None:
     assert earned(evaluator, ActionFacts("referral", C, NOW, referrer=C)) == {}  # self-referral
 
 
-def test_tier_multiplier_uses_lifetime_earned_with_the_brand() -> None:
-    rules = [
-        RATE,
-        {
-            "kind": "tier_multiplier",
-            "key": "tiers",
-            "tiers": [
-                {"name": "silver", "min_lifetime": "100", "multiplier": "1.5"},
-                {"name": "gold", "min_lifetime": "1000", "multiplier": "2"},
-            ],
-        },
-    ]
-    state = EvaluatorState()
-    state.wallet(B).lifetime_earned = 5000 * UNIT
+def test_tier_multiplier_uses_the_profile_tier_with_the_brand() -> None:
+    rules = [RATE, {"kind": "tier_multiplier", "key": "tiers", "multipliers": {"silver": "1.5", "gold": "2"}}]
+    state = EvaluatorState(tiers=TierBasis(brand=TierThresholds(Decimal(100), Decimal(1000), Decimal(5000))))
+    state.wallet(B).lifetime_earned = 1000 * UNIT
+    state.wallet(C).lifetime_earned = 5000 * UNIT
     evaluator = Evaluator([promo(rules=rules)], state)
-    assert earned(evaluator, purchase(amount="10")) == {A: Decimal(100)}  # no tier yet
+    assert earned(evaluator, purchase(amount="10")) == {A: Decimal(100)}  # member: no multiplier
     assert earned(evaluator, purchase(amount="10")) == {A: Decimal(150)}  # silver after 100 earned
     assert earned(evaluator, purchase(wallet=B, amount="10")) == {B: Decimal(200)}  # gold
+    assert earned(evaluator, purchase(wallet=C, amount="10")) == {C: Decimal(100)}  # platinum: not listed, × 1
+    assert [state.tiers.tier(state.wallet(w), "brand") for w in (A, B, C)] == ["silver", "gold", "platinum"]
+
+
+def test_tier_multiplier_across_brands_counts_lifetime_earned_elsewhere() -> None:
+    rules = [RATE, {"kind": "tier_multiplier", "key": "t", "basis": "platform", "multipliers": {"gold": "3"}}]
+    state = EvaluatorState(tiers=TierBasis(platform=TierThresholds(Decimal(10), Decimal(500), Decimal(9000))))
+    state.wallet(A).other_brands_lifetime = Decimal(450)  # gold across brands after 50 more here
+    evaluator = Evaluator([promo(rules=rules)], state)
+    assert earned(evaluator, purchase(amount="5")) == {A: Decimal(50)}
+    assert earned(evaluator, purchase(amount="5")) == {A: Decimal(150)}
 
 
 def test_caps_per_day_and_per_promotion() -> None:
@@ -168,18 +171,12 @@ def test_promotion_participation_only_counts_for_its_promotion() -> None:
         {"name": "x", "rules": [RATE], "starts_at": "2026-01-02T00:00:00Z", "ends_at": "2026-01-01T00:00:00Z"},
         {"name": "x", "rules": [RATE], "starts_at": "2026-01-02T00:00:00"},  # no timezone
         {"name": "x", "rules": [RATE], "pay_in_coalition": True, "pay_in_brand_id": 2},
+        {"name": "x", "rules": [{"kind": "tier_multiplier", "key": "t", "multipliers": {"diamond": "2"}}]},
+        {"name": "x", "rules": [{"kind": "tier_multiplier", "key": "t", "multipliers": {}}]},
+        {"name": "x", "rules": [{"kind": "tier_multiplier", "key": "t", "multipliers": {"gold": "0"}}]},
         {
             "name": "x",
-            "rules": [
-                {
-                    "kind": "tier_multiplier",
-                    "key": "t",
-                    "tiers": [
-                        {"name": "a", "min_lifetime": "10", "multiplier": "2"},
-                        {"name": "b", "min_lifetime": "5", "multiplier": "3"},
-                    ],
-                }
-            ],
+            "rules": [{"kind": "tier_multiplier", "key": "t", "basis": "galaxy", "multipliers": {"gold": "2"}}],
         },
     ],
 )
