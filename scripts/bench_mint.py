@@ -50,6 +50,9 @@ from backend.services.minting.pipeline import build_pipeline, pipeline_tasks  # 
 from backend.services.minting.token_views import TokenViews  # noqa: E402
 from tests.support.anvil import AnvilNode  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+from bench_mint_stages import BlockWatcher, BroadcastLog, stage_timings  # noqa: E402
+
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BLOCK_TIME = 2
 BRANDS = 5
@@ -161,6 +164,7 @@ def token_fn(container: Container, token: str) -> Any:
 
 
 STEP_TIMES: dict[str, list[float]] = defaultdict(list)
+PROBES: list[Any] = []  # [BlockWatcher, BroadcastLog] of this run
 
 
 def timed(task: PeriodicTask) -> PeriodicTask:
@@ -173,7 +177,7 @@ def timed(task: PeriodicTask) -> PeriodicTask:
         finally:
             STEP_TIMES[task.name].append(time.monotonic() - t0)
 
-    return PeriodicTask(task.name, task.interval_s, call)
+    return PeriodicTask(task.name, task.interval_s, call, task.wakes)
 
 
 def step_summary() -> str:
@@ -241,18 +245,10 @@ def run_pass(
                 {"pattern": f"bench-{name}-%"},
             )
         )
-        stages = conn.execute(
-            text(
-                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (b.created_at - c.created_at))),"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (b.submitted_at - b.created_at))),"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM (b.confirmed_at - b.submitted_at)))"
-                " FROM credit_outbox c JOIN mint_batches b ON b.batch_id = c.batch_id WHERE c.action_id LIKE :pattern"
-            ),
-            {"pattern": f"bench-{name}-%"},
-        ).one()
+        stages = stage_timings(conn, f"bench-{name}-%", PROBES[0], PROBES[1])
         note(f"{name}: steps {step_summary()}")
         STEP_TIMES.clear()
-        note(f"{name}: median credit→built {stages[0]:.2f}s, →submitted {stages[1]:.2f}s, →confirmed {stages[2]:.2f}s")
+        note(f"{name}: stages {json.dumps(stages)}")
         batches = conn.execute(
             text("SELECT gas_used, recipients FROM mint_batches WHERE state = 'confirmed' AND created_at >= :since"),
             {"since": since},
@@ -267,6 +263,7 @@ def run_pass(
         "p50": round(lat[len(lat) // 2], 2) if lat else None,
         "p95": round(lat[int(len(lat) * 0.95)], 2) if lat else None,
         "max": round(lat[-1], 2) if lat else None,
+        "timing": stages,
     }
 
 
@@ -296,6 +293,7 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{db_name}"'))
     db_url = make_url(PG_ADMIN_URL).set(database=db_name).render_as_string(hide_password=False)
     node = AnvilNode(block_time=BLOCK_TIME, accounts=12).start()
+    PROBES[:] = [BlockWatcher(node.url).start(), BroadcastLog().install()]
     container: Container | None = None
     runner: EmbeddedRunner | None = None
     try:
@@ -403,6 +401,9 @@ def main() -> None:
             "latency_p50_s": cold["p50"],
             "latency_p95_s": cold["p95"],
             "latency_max_s": cold["max"],
+            "latency_settled_p50_s": cold["timing"]["to_settled"]["p50"],
+            "latency_settled_p95_s": cold["timing"]["to_settled"]["p95"],
+            "timing": cold["timing"],
             "latency_goal_s": args.window + 3 * BLOCK_TIME,
             "window_s": args.window,
             "block_time_s": BLOCK_TIME,
@@ -418,6 +419,8 @@ def main() -> None:
                     "warm_gas_per_action_ratio_vs_naive": ratio(warm),
                     "warm_latency_p50_s": warm["p50"],
                     "warm_latency_p95_s": warm["p95"],
+                    "warm_latency_settled_p95_s": warm["timing"]["to_settled"]["p95"],
+                    "warm_timing": warm["timing"],
                     "warm_actions_per_s": warm["actions_per_s"],
                 }
             )
@@ -427,6 +430,7 @@ def main() -> None:
             runner.stop()
         if container is not None:
             container.close()
+        PROBES[0].stop()
         node.stop()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))

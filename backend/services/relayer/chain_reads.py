@@ -42,14 +42,15 @@ def normalize_receipt(raw: Any) -> dict[str, Any] | None:
 
 
 class ChainReads:
-    def __init__(self, chain: ChainClient) -> None:
+    def __init__(self, chain: ChainClient, *, use_batch: bool = True) -> None:
         self.chain = chain
         self.eth = chain.w3.eth
         self.batch = RpcBatch(chain)
+        self.use_batch = use_batch
 
     def _batched(self, calls: list[tuple[str, list[Any]]]) -> list[Any] | None:
         """Raw results, or None when batching is unavailable (the caller reads one call at a time)."""
-        if not calls or not self.batch.supported:
+        if not calls or not self.use_batch or not self.batch.supported:
             return None
         try:
             results = self.batch.call(calls)
