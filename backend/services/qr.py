@@ -43,6 +43,7 @@ from backend.services.brands import get_brand
 log = logging.getLogger("loyalty.qr")
 MAX_CODES_PER_REQUEST = 100_000
 IN_FLIGHT_TTL_S = 30  # how long a claim in progress holds its Redis reservation
+INFLIGHT, CLAIMED = "inflight:", "claimed:"  # Redis values: a claim in progress / committed
 ZERO_ADDRESS = "0x" + "0" * 40
 # Delete the reservation only if it is still ours (another claimant may hold it after our TTL ran out).
 _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -386,9 +387,18 @@ def _redis_release(cache: KeyedRedis, key: str, token: str) -> None:
 
 def _redis_mark_claimed(cache: KeyedRedis, key: str, token: str, ttl_s: int) -> None:
     try:
-        cache.client.set(key, token, ex=max(1, ttl_s))
+        cache.client.set(key, CLAIMED + token, ex=max(1, ttl_s))
     except redis.RedisError as exc:  # the database still refuses a second claim
         log.warning("could not mark QR code claimed in Redis %s: %s", key, exc)
+
+
+def _redis_claimed(cache: KeyedRedis, key: str) -> bool:
+    """Does Redis say the code's claim was committed (not merely in flight)? Unreachable Redis: no."""
+    try:
+        value = cache.client.get(key)
+    except redis.RedisError:
+        return False
+    return value is not None and (value.decode() if isinstance(value, bytes) else str(value)).startswith(CLAIMED)
 
 
 def claim_key(cache: KeyedRedis, payload: codec.QrPayload) -> str:
@@ -430,13 +440,16 @@ def claim(
             raise QrUnknownCampaign("no campaign issued this code")
         _check_open(campaign, now)
 
-        cache, token, key = container.redis, secrets.token_hex(8), ""
+        cache, token, key, reserved = container.redis, secrets.token_hex(8), "", False
         remaining_s = payload.expires_at - int(now.timestamp())
         if cache is not None:
             key = claim_key(cache, payload)
-            # NOTE: an in-flight reservation lives briefly, so a claim that crashed before releasing it blocks the
-            # code for seconds, not until expiry; a committed claim then holds the key until the code expires.
-            if _redis_reserve(cache, key, token, min(IN_FLIGHT_TTL_S, remaining_s)) is False:
+            # NOTE: a committed claim holds the key until the code expires and is refused here, instantly. A key
+            # only in flight may belong to a claim that died before committing (a killed API worker): then the
+            # database decides; a live twin makes our insert wait on the unique index, then fail.
+            held = _redis_reserve(cache, key, INFLIGHT + token, min(IN_FLIGHT_TTL_S, remaining_s))
+            reserved = held is True
+            if held is False and _redis_claimed(cache, key):
                 raise QrAlreadyClaimed("this code was already claimed")
         try:
             result = _record_claim(session, campaign, payload, wallet, credit, now)
@@ -446,8 +459,8 @@ def claim(
                 _redis_mark_claimed(cache, key, token, remaining_s)  # re-warm after a Redis flush
             raise
         except BaseException:
-            if cache is not None and key:
-                _redis_release(cache, key, token)
+            if cache is not None and reserved:
+                _redis_release(cache, key, INFLIGHT + token)
             raise
     if cache is not None and key:
         _redis_mark_claimed(cache, key, token, remaining_s)
