@@ -1,9 +1,9 @@
 """Fuzz the public API from its own OpenAPI schema (schemathesis) as an admin: no 5xx, responses as documented.
 
 Bounded for the normal test run: 10 derandomized examples per operation (examples + fuzzing phases), one
-in-process platform for the whole module. Checks: no server error, response body matches its schema, content
-type as documented. (Status codes are not checked against the schema: FastAPI documents only 200/422, while
-routes answer RFC 9457 problems with 401/403/404/409 on purpose.)
+in-process platform per database (SQLite, PostgreSQL) for the whole module. Checks: no server error, response
+body matches its schema, content type as documented. (Status codes are not checked against the schema: FastAPI
+documents only 200/422, while routes answer RFC 9457 problems with 401/403/404/409 on purpose.)
 """
 
 from __future__ import annotations
@@ -23,12 +23,17 @@ from tests.conftest import make_settings, wipe_postgres
 from tests.support.auth import admin_headers, create_brand
 
 
-@pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[tuple[Any, dict[str, str]]]:
-    """PostgreSQL, the production database (SQLite returns naive timestamps: see the notifications report)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_target(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The embedded default's SQLite and the production PostgreSQL: both must answer every request in schema."""
     tmp = tmp_path_factory.mktemp("fuzz")
-    wipe_postgres(pg_url)
-    container = bootstrap(make_settings(pg_url, tmp, rate_limit_per_ip=0))
+    db_url = f"sqlite:///{tmp / 'fuzz.db'}"
+    if request.param == "postgres":
+        db_url = request.getfixturevalue("pg_url")
+        wipe_postgres(db_url)
+    container = bootstrap(make_settings(db_url, tmp, rate_limit_per_ip=0))
     app = create_app(container)
     from fastapi.testclient import TestClient
 
@@ -38,7 +43,8 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterat
     yield app, headers
     dispatcher_for(container).close()
     container.close()
-    wipe_postgres(pg_url)
+    if request.param == "postgres":
+        wipe_postgres(db_url)
 
 
 @pytest.fixture(scope="module")
