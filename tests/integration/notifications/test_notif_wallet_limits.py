@@ -7,6 +7,7 @@ do not prove the wallet (forged codes, another key's signatures) never use it up
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,12 @@ from tests.integration.shoppers.kit import Shop, Wallet, siwe_message
 
 pytestmark = pytest.mark.redis
 PER_WALLET = 4
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """SQLite only: the counters live in Redis, whichever database the API uses."""
+    return f"sqlite:///{tmp_path / 'loyalty.db'}"
 
 
 @pytest.fixture
