@@ -7,19 +7,24 @@ redis-server on a free port (the machine's Redis is shared: restarting that one 
 PostgreSQL database (dropped at the end), the API (`uvicorn --workers 2`), a Celery worker and beat, and the
 indexer (`loyalty indexer run`). API, workers and indexer reach the chain through the proxy.
 
-Load (loopback, bounded in count and time): several brands onboarded through the API, purchases from
-thousands of wallets, replays of the same idempotency key (same body → same result, other body → 409) and bad
-inputs (must be 4xx problem+json, never 5xx).
+Load (loopback, bounded in count and time): several brands onboarded through the API (promotion with referral
+bonuses, an offer, QR campaigns), purchases from thousands of wallets (single and bulk uploads), refunds (at once,
+while the credit is pending → reversal; later, once minted → debt), referrals, QR claims with concurrent and late
+duplicates, forged, malformed and expired codes (scripts/chaos_flows.py), gasless redemptions by shoppers who
+sign in with SIWE and sign EIP-712, replays of the same idempotency key (same body → same result, other body →
+409) and bad inputs (must be 4xx problem+json, never 5xx).
 
 Faults, scheduled from `random.Random(seed)`: SIGKILL + restart of the Celery worker, the beat, the indexer and
 one uvicorn worker; restart of the private Redis (data lost); "database restart" = `pg_terminate_backend` of
 every connection to the run's database (the shared PostgreSQL server itself is not restarted); anvil reorgs of
 depth 1–5; base-fee spikes; proxy windows that drop, delay and fail requests.
 
-Verdict after the load stops and the system drains: chain balance == minted credits per (token, wallet), no
-credit left pending, no batch id minted twice, relay intents terminal and on-chain nonce == next nonce per hot
-wallet, `loyalty indexer reconcile` passes, `loyalty audit export` + `verify` pass, no 5xx. The last stdout line
-is one JSON object; exit 1 on any violated invariant.
+Verdict after the load stops and the system drains: for every (token, wallet) the ledger or the mirror knows,
+chain balance == Σ credit − Σ reversal − Σ debt_offset − Σ confirmed redemptions, and minted credit == that
+ledger net; each claimed QR code has one claim and one credit; no credit or redemption left pending, no batch
+id minted twice, relay intents terminal and on-chain nonce == next nonce per hot wallet, `loyalty indexer
+reconcile` passes, `loyalty audit export` + `verify` pass, no 5xx. The last stdout line is one JSON object;
+exit 1 on any violated invariant.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import chaos_flows  # noqa: E402
 import httpx  # noqa: E402
 from bench_ingest import free_port, fresh_database  # noqa: E402
 from eth_utils import to_checksum_address  # noqa: E402
@@ -155,6 +162,8 @@ class Tally:
         self.accepted = 0
         self.violations: list[str] = []
         self.rejected_ok = 0
+        self.skipped = 0  # not sent: the load's time budget ran out
+        self.by_kind: Counter[str] = Counter()
 
     def violation(self, message: str) -> None:
         message = brief(message)
@@ -163,21 +172,26 @@ class Tally:
                 self.violations.append(message)
 
 
-def run_load(
-    base: str,
+Item = tuple[str, dict[str, Any], dict[str, Any]]  # (kind, brand, body)
+
+
+def build_plan(
     brands: list[dict[str, Any]],
     n_actions: int,
-    budget_s: float,
     rng: random.Random,
-    tally: Tally,
-    pace_s: float = 0.0,
-) -> float:
-    """Purchases + replays + conflicting replays + bad inputs, from 16 threads; returns elapsed seconds."""
-    run = uuid.uuid4().hex[:6]
+    run: str,
+    shoppers: list[chaos_flows.Shopper],
+    bulk_share: float,
+) -> tuple[list[Item], list[Item]]:
+    """(first phase, later phase): replays, conflicts, refunds and late QR scans follow their originals."""
     wallets = [to_checksum_address(rng.randbytes(20).hex()) for _ in range(max(200, n_actions // 2))]
-    plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (kind, brand, body)
-    bodies: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for i in range(n_actions):
+    first: list[Item] = []
+    later: list[Item] = []
+    purchases: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    n_referrals = n_actions // 20
+    n_purchases = max(0, n_actions - n_referrals - len(shoppers))
+    bulk: dict[int, list[dict[str, Any]]] = {}
+    for i in range(n_purchases):
         brand = rng.choice(brands)
         body = {
             "idempotency_key": f"c{run}-{i}",
@@ -187,120 +201,224 @@ def run_load(
             "amount": f"{rng.randint(1, 200)}.{rng.randint(0, 99):02d}",
             "currency": "EUR",
         }
-        plan.append(("action", brand, body))
-        bodies.append((brand, body))
+        purchases.append((brand, body))
+        if rng.random() < bulk_share:  # a POS uploading its day in chunks
+            chunk = bulk.setdefault(brand["id"], [])
+            chunk.append(body)
+            if len(chunk) == 200:
+                first.append(("bulk", brand, {"actions": bulk.pop(brand["id"])}))
+        else:
+            first.append(("action", brand, body))
+    for brand in brands:
+        if bulk.get(brand["id"]):
+            first.append(("bulk", brand, {"actions": bulk.pop(brand["id"])}))
+    for i in range(n_referrals):  # a fresh wallet referred by a known one
+        body = {
+            "idempotency_key": f"c{run}-ref{i}",
+            "type": "referral",
+            "wallet": to_checksum_address(rng.randbytes(20).hex()),
+            "referrer": rng.choice(wallets),
+        }
+        first.append(("action", rng.choice(brands), body))
+    for i in range(n_actions // 40):  # refunded at once, while the credit is still pending: a reversal
+        brand, wallet = rng.choice(brands), rng.choice(wallets)
+        purchase = {
+            "idempotency_key": f"c{run}-bp{i}",
+            "type": "purchase",
+            "wallet": wallet,
+            "order_id": f"c{run}-bo{i}",
+            "amount": f"{rng.randint(2, 90)}.00",
+            "currency": "EUR",
+        }
+        refund = {
+            "idempotency_key": f"c{run}-br{i}",
+            "type": "refund",
+            "wallet": wallet,
+            "order_id": purchase["order_id"],
+        }
+        if i % 2:
+            refund["amount"] = "1.00"
+        first.append(("buy_refund", brand, {"purchase": purchase, "refund": refund}))
     for _ in range(n_actions // 10):  # replays: same body → same result
-        brand, body = rng.choice(bodies)
-        plan.append(("replay", brand, body))
+        brand, body = rng.choice(purchases)
+        later.append(("replay", brand, body))
     for _ in range(n_actions // 20):  # same key, other body → 409
-        brand, body = rng.choice(bodies)
-        plan.append(("conflict", brand, {**body, "amount": "999.99", "order_id": body["order_id"] + "-x"}))
+        brand, body = rng.choice(purchases)
+        later.append(("conflict", brand, {**body, "amount": "999.99", "order_id": body["order_id"] + "-x"}))
+    for i, (brand, body) in enumerate(rng.sample(purchases, min(len(purchases), n_actions // 20))):
+        refund = {"idempotency_key": f"c{run}-rf{i}", "type": "refund", "wallet": body["wallet"]}
+        refund["order_id"] = body["order_id"]
+        half = (Decimal(body["amount"]) / 2).quantize(Decimal("0.01"))
+        if i % 2 and half > 0:  # partial refund; the others refund what is left
+            refund["amount"] = str(half)
+        later.append(("refund", brand, refund))
+    w0 = wallets[0]
     bad_bodies: list[dict[str, Any]] = [
         {"type": "purchase"},
         {"idempotency_key": "k", "type": "purchase", "wallet": "0xnotanaddress", "amount": "1", "currency": "EUR"},
         {"idempotency_key": "k0", "type": "purchase", "wallet": "0x" + "0" * 40, "amount": "1", "currency": "EUR"},
-        {"idempotency_key": "k1", "type": "purchase", "wallet": wallets[0], "amount": "-5", "currency": "EUR"},
-        {"idempotency_key": "k2", "type": "teleport", "wallet": wallets[0]},
-        {"idempotency_key": "k3", "type": "purchase", "wallet": wallets[0], "amount": "1e999", "currency": "EURO"},
-        {"idempotency_key": "x" * 5000, "type": "purchase", "wallet": wallets[0], "amount": "1", "currency": "EUR"},
-        {"idempotency_key": "k4", "type": "purchase", "wallet": wallets[0], "amount": "1", "currency": "EUR", "x": 1},
+        {"idempotency_key": "k1", "type": "purchase", "wallet": w0, "amount": "-5", "currency": "EUR"},
+        {"idempotency_key": "k2", "type": "teleport", "wallet": w0},
+        {"idempotency_key": "k3", "type": "purchase", "wallet": w0, "amount": "1e999", "currency": "EURO"},
+        {"idempotency_key": "x" * 5000, "type": "purchase", "wallet": w0, "amount": "1", "currency": "EUR"},
+        {"idempotency_key": "k4", "type": "purchase", "wallet": w0, "amount": "1", "currency": "EUR", "x": 1},
+        {"idempotency_key": "k5", "type": "referral", "wallet": w0, "referrer": w0},
+        {"idempotency_key": "k6", "type": "refund", "wallet": w0, "order_id": f"c{run}-no-such-order"},
+        {"idempotency_key": "k7", "type": "refund", "wallet": w0, "order_id": "x", "amount": "0"},
     ]
     for i in range(n_actions // 20):
-        plan.append(("bad", rng.choice(brands), {**rng.choice(bad_bodies), "_i": i}))
-    rng.shuffle(plan)
-    # replays must follow their original: push each replay/conflict after the original by sorting stably
-    order = {id(b): k for k, (kind, _, b) in enumerate(plan) if kind == "action"}
-    first = [p for p in plan if p[0] in ("action", "bad")]
-    later = [p for p in plan if p[0] in ("replay", "conflict")]
-    plan = first + later
-    del order
-    results: dict[str, tuple[int, Any]] = {}
-    deadline = time.monotonic() + budget_s
-    local = threading.local()
+        first.append(("bad", rng.choice(brands), {**rng.choice(bad_bodies), "_i": i}))
+    qr_first, qr_later = chaos_flows.qr_plan(brands, wallets, rng)
+    first += qr_first
+    later += qr_later
+    rng.shuffle(first)
+    rng.shuffle(later)
+    return chaos_flows.shopper_purchases(shoppers, run) + first, later
 
-    def client() -> httpx.Client:
-        if not hasattr(local, "c"):
-            local.c = httpx.Client(base_url=base, timeout=30)
-        return local.c  # type: ignore[no-any-return]
 
-    def post(brand: dict[str, Any], payload: Any, raw: bytes | None = None) -> httpx.Response:
-        for attempt in range(6):
+class Load:
+    """Sends the plan from 16 threads and judges every answer."""
+
+    def __init__(self, base: str, tally: Tally, qr: chaos_flows.QrTally, deadline: float) -> None:
+        self.base, self.tally, self.qr, self.deadline = base, tally, qr, deadline
+        self.results: dict[str, Any] = {}  # brand:key → the action's id
+        self.local = threading.local()
+
+    def client(self) -> httpx.Client:
+        if not hasattr(self.local, "c"):
+            self.local.c = httpx.Client(base_url=self.base, timeout=60)
+        return self.local.c  # type: ignore[no-any-return]
+
+    def post(
+        self, path: str, headers: dict[str, str], payload: Any, raw: bytes | None = None
+    ) -> tuple[httpx.Response, bool]:
+        """POST with retries on lost connections and back-pressure; (response, whether it was retried)."""
+        retried = False
+        for attempt in range(10):
             try:
                 if raw is not None:
-                    return client().post(
-                        "/v1/actions", content=raw, headers={**brand["headers"], "Content-Type": "application/json"}
-                    )
-                return client().post("/v1/actions", json=payload, headers=brand["headers"])
+                    r = self.client().post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
+                else:
+                    r = self.client().post(path, json=payload, headers=headers)
             except httpx.TransportError:  # an API worker was killed mid-request: retry (same key)
+                retried = True
                 time.sleep(0.2 * (attempt + 1))
+                continue
+            if r.status_code in (429, 503):  # back-pressure is allowed; retry the same request
+                retried = True
+                time.sleep(0.3)
+                continue
+            with self.tally.lock:
+                self.tally.statuses[r.status_code] += 1
+            return r, retried
         raise RuntimeError("API unreachable")
 
-    def one(item: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
-        if time.monotonic() > deadline:
+    def accept(self, brand: dict[str, Any], body: dict[str, Any], result: dict[str, Any]) -> None:
+        with self.tally.lock:
+            self.tally.accepted += 1
+            self.tally.by_kind[body["type"]] += 1
+            self.results[f"{brand['id']}:{body['idempotency_key']}"] = result.get("id")
+
+    def one(self, item: Item) -> None:
+        if time.monotonic() > self.deadline:
+            with self.tally.lock:
+                self.tally.skipped += 1
             return
         kind, brand, body = item
         try:
-            if kind == "bad":
-                payload = {k: v for k, v in body.items() if k != "_i"}
-                raw = b"{not json" if body["_i"] % 7 == 0 else None
-                r = post(brand, payload, raw)
-                with tally.lock:
-                    tally.statuses[r.status_code] += 1
-                if not 400 <= r.status_code < 500:
-                    tally.violation(f"bad input got {r.status_code}: {json.dumps(payload)[:120]} → {r.text[:160]}")
-                elif not r.headers.get("content-type", "").startswith(PROBLEM_JSON):
-                    tally.violation(f"4xx without problem+json: {r.status_code} {r.headers.get('content-type')}")
-                else:
-                    with tally.lock:
-                        tally.rejected_ok += 1
-                return
-            r = post(brand, body)
-            while r.status_code in (429, 503):  # back-pressure is allowed; retry the same key
-                time.sleep(0.3)
-                r = post(brand, body)
-            with tally.lock:
-                tally.statuses[r.status_code] += 1
-            key = f"{brand['id']}:{body['idempotency_key']}"
-            if kind == "action":
-                if r.status_code >= 300:
-                    tally.violation(f"valid action rejected {r.status_code}: {r.text[:200]}")
-                    return
-                with tally.lock:
-                    tally.accepted += 1
-                    results[key] = (r.status_code, r.json())
-            elif kind == "replay":
-                if r.status_code >= 300:
-                    tally.violation(f"replay rejected {r.status_code}: {r.text[:200]}")
-                    return
-                with tally.lock:
-                    original = results.get(key)
-                if original and original[1].get("id") != r.json().get("id"):
-                    tally.violation(f"replay of {key} gave another result: {original[1]} vs {r.json()}")
-            elif kind == "conflict":
-                if r.status_code != 409:
-                    tally.violation(f"same key, other body: expected 409, got {r.status_code} {r.text[:160]}")
-                elif not r.headers.get("content-type", "").startswith(PROBLEM_JSON):
-                    tally.violation("409 without problem+json")
+            if kind in chaos_flows.QR_KINDS:
+                self.claim(kind, brand, body)
+            elif kind == "bad":
+                self.bad(brand, body)
+            elif kind == "bulk":
+                self.bulk(brand, body)
+            elif kind == "buy_refund":
+                self.action("action", brand, body["purchase"])
+                self.action("refund", brand, body["refund"])
+            else:
+                self.action(kind, brand, body)
         except Exception as exc:
-            tally.violation(f"{kind} request failed: {type(exc).__name__}: {exc}")
+            self.tally.violation(f"{kind} request failed: {type(exc).__name__}: {exc}")
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(16) as pool:
-        firsts = [p for p in plan if p[0] in ("action", "bad")]
-        step = pace_s / max(1, len(firsts))
+    def claim(self, kind: str, brand: dict[str, Any], body: dict[str, Any]) -> None:
+        if kind == "qr_expired":
+            time.sleep(max(0.0, brand["qr_expiring_at"] + 1 - time.time()))
+        r, retried = self.post("/v1/qr/claims", {}, body)
+        problem = chaos_flows.judge_qr(kind, brand, body, r, retried, self.qr)
+        if problem:
+            self.tally.violation(problem)
+        elif r.status_code == 201:
+            with self.tally.lock:
+                self.tally.accepted += 1
+                self.tally.by_kind["qr_claim"] += 1
 
-        def paced(indexed: tuple[int, tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    def bad(self, brand: dict[str, Any], body: dict[str, Any]) -> None:
+        payload = {k: v for k, v in body.items() if k != "_i"}
+        raw = b"{not json" if body["_i"] % 7 == 0 else None
+        r, _ = self.post("/v1/actions", brand["headers"], payload, raw)
+        if not 400 <= r.status_code < 500:
+            self.tally.violation(f"bad input got {r.status_code}: {json.dumps(payload)[:120]} → {r.text[:160]}")
+        elif not r.headers.get("content-type", "").startswith(PROBLEM_JSON):
+            self.tally.violation(f"4xx without problem+json: {r.status_code} {r.headers.get('content-type')}")
+        else:
+            with self.tally.lock:
+                self.tally.rejected_ok += 1
+
+    def bulk(self, brand: dict[str, Any], body: dict[str, Any]) -> None:
+        r, _ = self.post("/v1/actions:batch", brand["headers"], body)
+        if r.status_code != 200:
+            self.tally.violation(f"bulk upload rejected {r.status_code}: {r.text[:200]}")
+            return
+        for item in r.json()["results"]:
+            action = body["actions"][item["index"]]
+            if item["status"] in ("created", "replayed"):  # replayed: a retried upload after a lost connection
+                self.accept(brand, action, item["action"])
+            else:
+                self.tally.violation(f"bulk item refused: {json.dumps(item.get('problem'))[:200]}")
+
+    def action(self, kind: str, brand: dict[str, Any], body: dict[str, Any]) -> None:
+        r, retried = self.post("/v1/actions", brand["headers"], body)
+        key = f"{brand['id']}:{body['idempotency_key']}"
+        if kind in ("action", "refund"):
+            if r.status_code == 201 or (retried and r.status_code == 200):
+                self.accept(brand, body, r.json())
+            else:
+                self.tally.violation(f"valid {body['type']} rejected {r.status_code}: {r.text[:200]}")
+        elif kind == "replay":
+            if r.status_code >= 300:
+                self.tally.violation(f"replay rejected {r.status_code}: {r.text[:200]}")
+                return
+            with self.tally.lock:
+                original = self.results.get(key)
+            if original and original != r.json().get("id"):
+                self.tally.violation(f"replay of {key} gave another result: {original} vs {r.json().get('id')}")
+        elif kind == "conflict":
+            if r.status_code != 409:
+                self.tally.violation(f"same key, other body: expected 409, got {r.status_code} {r.text[:160]}")
+            elif not r.headers.get("content-type", "").startswith(PROBLEM_JSON):
+                self.tally.violation("409 without problem+json")
+
+    def run(self, first: list[Item], later: list[Item], pace_s: float) -> float:
+        """First phase spread over `pace_s`, then the later phase; returns elapsed seconds."""
+        started = time.monotonic()
+        step = pace_s / max(1, len(first))
+
+        def paced(indexed: tuple[int, Item]) -> None:
             delay = started + indexed[0] * step - time.monotonic()
             if delay > 0:  # spread the load over the fault window
                 time.sleep(delay)
-            one(indexed[1])
+            self.one(indexed[1])
 
-        list(pool.map(paced, enumerate(firsts)))
-        list(pool.map(one, [p for p in plan if p[0] in ("replay", "conflict")]))
-    return time.monotonic() - started
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(paced, enumerate(first)))
+            list(pool.map(self.one, later))
+        return time.monotonic() - started
 
 
-def onboard(base: str, admin_email: str, admin_password: str, count: int, run: str) -> list[dict[str, Any]]:
+def onboard(
+    base: str, admin_email: str, admin_password: str, count: int, run: str, qr_codes: int
+) -> list[dict[str, Any]]:
+    """Brands with an API key, a promotion (1 token per EUR, referral bonuses), an offer and QR campaigns."""
     brands = []
     with httpx.Client(base_url=base, timeout=180) as http:
         token = http.post("/v1/auth/token", data={"username": admin_email, "password": admin_password})
@@ -321,13 +439,18 @@ def onboard(base: str, admin_email: str, admin_password: str, count: int, run: s
             promo = http.post(
                 f"/v1/brands/{brand_id}/promotions",
                 json={
-                    "name": "1 token per EUR",
-                    "rules": [{"key": "rate", "kind": "rate", "currency": "EUR", "per": "1", "tokens": "1"}],
+                    "name": "1 token per EUR, referrals 5 + 2",
+                    "rules": [
+                        {"key": "rate", "kind": "rate", "currency": "EUR", "per": "1", "tokens": "1"},
+                        {"key": "ref", "kind": "referral", "referrer_amount": "5", "referee_amount": "2"},
+                    ],
                 },
                 headers=headers,
             )
             promo.raise_for_status()
-            brands.append({"id": brand_id, "headers": headers, "token": b.json().get("token_address")})
+            brand = {"id": brand_id, "headers": headers, "token": b.json().get("token_address")}
+            chaos_flows.setup_brand(http, brand, qr_codes)
+            brands.append(brand)
     return brands
 
 
@@ -405,7 +528,7 @@ class Faults:
 # --- verdict -------------------------------------------------------------------------------------------------
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "loyalty"), *args],
         cwd=REPO,
@@ -427,7 +550,8 @@ def wait_drained(engine: Any, timeout_s: float) -> bool:
             open_intents = conn.execute(
                 text("SELECT count(*) FROM relay_intents WHERE state NOT IN ('confirmed', 'failed')")
             ).scalar()
-            if open_credits == 0 and open_intents == 0:
+            open_redemptions = conn.execute(text("SELECT count(*) FROM redemptions WHERE status = 'pending'")).scalar()
+            if open_credits == 0 and open_intents == 0 and open_redemptions == 0:
                 return True
         time.sleep(1)
     return False
@@ -473,18 +597,7 @@ def verdict(
         violations.append(f"stuck credits: {n} in state {state}")
     for state, n in intents:
         violations.append(f"stuck relay intents: {n} in state {state}")
-    # chain == ledger per (token, wallet); tokens with credits
-    mismatches = 0
-    for token, wallet, amount in credited:
-        contract = w3.eth.contract(address=token, abi=abi)
-        on_chain = contract.functions.balanceOf(wallet).call()
-        if on_chain != int(amount):
-            mismatches += 1
-            if mismatches <= 10:
-                violations.append(f"balance mismatch {token} {wallet}: chain {on_chain} ledger {int(amount)}")
-    if mismatches > 10:
-        violations.append(f"... {mismatches} balance mismatches in all")
-    figures["balances_checked"] = len(credited)
+    # balances on chain: chaos_flows.check_balances (they need the ledger and the redemptions)
     # no batch id minted twice
     tokens = sorted({t for t, _, _ in credited} | {b[1] for b in batches})
     seen: Counter[str] = Counter()
@@ -557,12 +670,18 @@ def main() -> int:
     n_actions = args.actions or (1_500 if args.quick else 10_000)
     n_faults = args.faults or (9 if args.quick else 27)  # every kind at least once
     block_time = 1 if args.quick else 2
-    load_budget_s = 120.0 if args.quick else 600.0
+    load_budget_s = 300.0 if args.quick else 1500.0
+    n_brands = 3 if args.quick else 5
+    qr_codes = 60 if args.quick else max(100, n_actions // 100)  # per brand
+    n_shoppers = 12 if args.quick else 60
+    bulk_share = 0.3 if args.quick else 0.7  # purchases uploaded through /v1/actions:batch
     run = uuid.uuid4().hex[:8]
     say(f"seed {args.seed}, {n_actions} actions, {n_faults} faults, anvil --block-time {block_time}")
 
     procs: dict[str, Proc] = {}
     tally = Tally()
+    qr_tally = chaos_flows.QrTally()
+    redemption_tally = chaos_flows.RedemptionTally()
     violations: list[str] = []
     summary: dict[str, Any] = {"seed": args.seed, "quick": args.quick, "block_time_s": block_time}
     stop = threading.Event()  # ends the fault schedule
@@ -616,6 +735,8 @@ def main() -> int:
                 "LOYALTY_ADMIN_PASSWORD": "chaos-password-0123456789",
                 "LOYALTY_CONFIRMATIONS": "2",
                 "LOYALTY_BATCH_WINDOW_S": "2",
+                # NOTE: the load comes from one loopback address standing in for thousands of shoppers' phones.
+                "LOYALTY_RATE_LIMIT_PER_IP": "0",
             }
             say(f"database {db_name}, anvil {anvil.url}, proxy {proxy.url}, redis :{redis_port}")
             os.environ.update(env)
@@ -693,8 +814,10 @@ def main() -> int:
                 return httpx.get(f"{base}/health", timeout=2).status_code == 200
 
             wait_for(healthy, 180, "API health")
-            brands = onboard(base, env["LOYALTY_ADMIN_EMAIL"], env["LOYALTY_ADMIN_PASSWORD"], 3, run)
-            say(f"{len(brands)} brands onboarded; load starts")
+            brands = onboard(base, env["LOYALTY_ADMIN_EMAIL"], env["LOYALTY_ADMIN_PASSWORD"], n_brands, run, qr_codes)
+            shoppers = chaos_flows.make_shoppers(brands, n_shoppers, rng)
+            first, later = build_plan(brands, n_actions, rng, run, shoppers, bulk_share)
+            say(f"{len(brands)} brands onboarded; {len(first)} + {len(later)} requests planned; load starts")
 
             faults = Faults(
                 {
@@ -740,7 +863,14 @@ def main() -> int:
             threading.Thread(target=supervise, daemon=True).start()
             fault_thread = threading.Thread(target=fault_loop, daemon=True)
             fault_thread.start()
-            elapsed = run_load(base, brands, n_actions, load_budget_s, rng, tally, pace_s=fault_span_s)
+            load = Load(base, tally, qr_tally, time.monotonic() + load_budget_s)
+            redeemers = chaos_flows.Redeemers(
+                base, shoppers, time.monotonic() + load_budget_s, tally.violation, redemption_tally
+            )
+            redeem_thread = threading.Thread(target=redeemers.run, daemon=True)
+            redeem_thread.start()
+            elapsed = load.run(first, later, pace_s=fault_span_s)
+            redeem_thread.join(timeout=load_budget_s + 60)
             fault_thread.join(timeout=60 if args.quick else 320)
             stop.set()
             proxy.set_rates()
@@ -760,6 +890,10 @@ def main() -> int:
             w3 = Web3(Web3.HTTPProvider(anvil.url))
             time.sleep(3 * block_time)
             summary.update(verdict(engine, w3, env, anvil.url, db_url, tmp, violations))
+            block = w3.eth.block_number
+            summary.update(chaos_flows.check_balances(engine, anvil.url, block, violations))
+            summary.update(chaos_flows.check_qr(engine, qr_tally, violations))
+            summary.update(chaos_flows.check_redemptions(engine, redemption_tally, violations))
             sup_stop.set()
             violations.extend(f"crash: {c}" for c in crashes)
             engine.dispose()
@@ -780,7 +914,7 @@ def main() -> int:
         if not args.keep_logs:
             shutil.rmtree(tmp, ignore_errors=True)
     violations = tally.violations + [brief(v) for v in violations]
-    statuses = dict(tally.statuses)
+    statuses = dict(tally.statuses + redemption_tally.statuses)
     five_xx = sum(n for s, n in statuses.items() if s >= 500)
     if five_xx:
         violations.append(f"{five_xx} responses with status 5xx")
@@ -795,6 +929,8 @@ def main() -> int:
         "seed": args.seed,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "bad_inputs_rejected_with_problem": tally.rejected_ok,
+        "accepted_by_kind": dict(tally.by_kind),
+        "requests_skipped_by_time_budget": tally.skipped,
         **summary,
     }
     print("== chaos summary ==")
