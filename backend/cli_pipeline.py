@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -48,15 +49,28 @@ def _celery(*args: str) -> None:
     os.execv(sys.executable, argv)
 
 
+SCHEDULE_HELP = "beat's state file (last run of each periodic task)"
+
+
+def _schedule_args(schedule: Path) -> list[str]:
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    return ["--schedule", str(schedule)]
+
+
 def worker(
     concurrency: int = typer.Option(2, help="worker processes"),
     beat: bool = typer.Option(False, "--beat", help="also run the scheduler in this worker (one per deployment)"),
+    schedule: Path = typer.Option(Path("var/celerybeat-schedule"), help=SCHEDULE_HELP),
     loglevel: str = typer.Option("INFO"),
 ) -> None:
     """Start a Celery worker for the minting pipeline (Redis broker from LOYALTY_REDIS_URL)."""
-    _celery("worker", "--loglevel", loglevel, "--concurrency", str(concurrency), *(["--beat"] if beat else []))
+    extra = ["--beat", *_schedule_args(schedule)] if beat else []
+    _celery("worker", "--loglevel", loglevel, "--concurrency", str(concurrency), *extra)
 
 
-def beat(loglevel: str = typer.Option("INFO")) -> None:
+def beat(
+    schedule: Path = typer.Option(Path("var/celerybeat-schedule"), help=SCHEDULE_HELP),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
     """Start Celery beat: schedules the pipeline steps (run exactly one per deployment)."""
-    _celery("beat", "--loglevel", loglevel)
+    _celery("beat", "--loglevel", loglevel, *_schedule_args(schedule))
