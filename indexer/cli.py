@@ -58,15 +58,16 @@ def _close_quietly(streamer: Any) -> None:
 
 
 def _rebuild(container: Container, stop: threading.Event) -> Any:
-    """A fresh streamer once the database answers again (waits with backoff, until stopped)."""
+    """A fresh streamer once the database and the node answer again (waits with backoff, until stopped)."""
     delay = 1.0
     while True:
         try:
             return build_streamer(container)
-        except DATABASE_ERRORS as exc:
+        # NOTE: building asks the node for its chain id: a node outage during a database outage is no crash.
+        except (*DATABASE_ERRORS, ChainUnavailable, FetchFailed) as exc:
             if stop.is_set():
                 raise
-            log.warning("database still unavailable (%s); retrying in %.0f s", str(exc).splitlines()[0], delay)
+            log.warning("database or node unavailable (%s); retrying in %.0f s", str(exc).splitlines()[0], delay)
             stop.wait(delay)
             delay = min(30.0, delay * 2)
 

@@ -1,0 +1,47 @@
+"""After a lost database connection the indexer rebuilds its streamer; if the node is down at that moment too,
+it waits for it instead of exiting.
+
+Found by scripts/chaos.py: a database restart during an RPC outage made `loyalty indexer run` exit with
+ChainUnavailable (eth_chainId) from the rebuild.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from backend.adapters.chain.client import connect
+from backend.bootstrap import Container
+from indexer.cli import _rebuild
+from tests.support.anvil import AnvilNode
+from tests.support.rpc_proxy import RpcProxy
+
+pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
+
+
+def test_rebuild_waits_for_the_node(anvil: AnvilNode, chain_platform: Container) -> None:
+    stop = threading.Event()
+    built: list[Any] = []
+    errors: list[BaseException] = []
+    with RpcProxy(anvil.url, seed=2) as proxy:
+        proxy.set_rates(drop=1.0)  # every request: connection closed without an answer
+        chain_platform.chain = connect([proxy.url])
+
+        def rebuild() -> None:
+            try:
+                built.append(_rebuild(chain_platform, stop))
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=rebuild)
+        worker.start()
+        worker.join(2.5)  # still waiting for the node, not crashed
+        assert errors == [] and built == []
+        proxy.set_rates()  # the node is back
+        worker.join(60)
+        stop.set()
+    assert errors == [] and len(built) == 1
+    built[0].close()
+    built[0].store.close()
