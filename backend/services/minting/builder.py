@@ -114,9 +114,10 @@ class BatchBuilder:
     def _blocked(self, session: Session, chain_id: int, token: str, credits: list[Credit]) -> str | None:
         """Why the token cannot mint right now: checked before spending gas on a doomed batch."""
         reason: str | None = None
-        if self.views.paused(token):
+        paused, room = self.views.mint_status(token)
+        if paused:
             reason = REASONS["EnforcedPause"]
-        elif (room := self.views.cap_room(token)) is not None and room < min(c.amount for c in credits):
+        elif room is not None and room < min(c.amount for c in credits):
             reason = REASONS["ERC20ExceededCap"]
         else:
             # NOTE: after an unexplained failure (role, gas, ...) wait before retrying instead of reverting in a loop

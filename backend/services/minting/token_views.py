@@ -54,6 +54,22 @@ class TokenViews:
             return None
         return cap - int.from_bytes(self.call(token, _TOTAL_SUPPLY), "big")
 
+    def mint_status(self, token: str) -> tuple[bool, int | None]:
+        """(paused, cap room) in one batched round trip when the node speaks HTTP (checked before every batch)."""
+        if self.batch.supported:
+            calls = [
+                ("eth_call", [{"to": token, "data": "0x" + sel.hex()}, "latest"])
+                for sel in (_PAUSED, _CAP, _TOTAL_SUPPLY)
+            ]
+            try:
+                results = self.batch.call(calls)
+            except ChainUnavailable:
+                results = []
+            if len(results) == 3 and not any(isinstance(r, Exception) for r in results):
+                paused, cap, supply = (int(r, 16) if r not in (None, "0x") else 0 for r in results)
+                return paused != 0, None if cap == 0 else cap - supply
+        return self.paused(token), self.cap_room(token)
+
     def manifest_root(self, token: str, batch_id: str, block: str = "latest") -> str:
         raw = self.call(token, _MANIFEST_ROOT + bytes.fromhex(batch_id.removeprefix("0x")), block)
         return "0x" + raw.rjust(32, b"\x00").hex()
