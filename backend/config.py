@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     reorg_depth: int = Field(default=160, ge=1)  # Polygon reorgs reached 157 blocks historically
     indexer_finality_tag: bool = True  # trust the node's `finalized` tag when it has one, else LOYALTY_REORG_DEPTH
     indexer_max_range: int = Field(default=100_000, ge=1)  # upper bound of the adaptive eth_getLogs block range
+    indexer_defer_indexes_blocks: int = Field(default=1_000, ge=0)  # empty mirror this far behind: index at the end
     siwe_domain: str = "127.0.0.1:8000"  # the `domain` a Sign-In with Ethereum message must name (host[:port])
     siwe_nonce_ttl_s: int = Field(default=300, ge=10)  # a SIWE nonce is single use and expires after this, seconds
     shopper_session_ttl_s: int = Field(default=900, ge=60)  # lifetime of a shopper session JWT, seconds

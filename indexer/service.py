@@ -42,6 +42,7 @@ def build_streamer(container: Container, transport: Transport | None = None, **o
         "reorg_depth": settings.reorg_depth,
         "use_finalized_tag": settings.indexer_finality_tag,
         "max_range": settings.indexer_max_range,
+        "defer_indexes_blocks": settings.indexer_defer_indexes_blocks,
     }
     options.update(overrides)
     return Streamer(

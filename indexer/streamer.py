@@ -73,6 +73,7 @@ class Streamer:
         use_finalized_tag: bool = True,
         max_range: int = 100_000,
         retry: RetryPolicy | None = None,
+        defer_indexes_blocks: int = 0,
     ) -> None:
         self.transport = transport
         self.store = store
@@ -81,6 +82,9 @@ class Streamer:
         self.start_block = start_block
         self.reorg_depth = reorg_depth
         self.use_finalized_tag = use_finalized_tag
+        self.defer_indexes_blocks = defer_indexes_blocks  # 0: never defer secondary indexes
+        self._deferral_decided = False
+        self._indexes_live = False
         self.headers = HeaderFetcher(transport, retry)
         self.logs = LogFetcher(transport, max_range=max_range, retry=retry)
         self.detector = ReorgDetector(store, self.headers, chain_id)
@@ -148,14 +152,46 @@ class Streamer:
         nxt = self.start_block if cursor is None else cursor.number + 1
         self.stats.head, self.stats.safe = head, safe
         self.stats.cursor = nxt - 1
+        if nxt > safe:
+            self._ensure_indexes()
         if nxt > head:
             if cursor is not None and cursor.number > safe and self._tip_replaced(cursor):
                 self._handle_reorg(cursor)
                 return True
             return False
         if nxt <= safe:
+            self._decide_deferral(nxt, safe)
             return self._backfill(cursor, nxt, safe)
         return self._tail(cursor, nxt, head, safe)
+
+    def _decide_deferral(self, nxt: int, safe: int) -> None:
+        """Once per process: a cold backfill of an empty mirror far behind runs without secondary indexes."""
+        if self._deferral_decided:
+            return
+        self._deferral_decided = True
+        if self.defer_indexes_blocks <= 0 or not self.store.can_defer_indexes:
+            return
+        if self.store.missing_indexes():
+            log.info("chain %s: resuming a backfill without secondary indexes; built after catch-up", self.chain_id)
+        elif safe - nxt + 1 >= self.defer_indexes_blocks and self.store.defer_indexes(self.chain_id):
+            log.info(
+                "chain %s: cold backfill of %d blocks; secondary indexes dropped, built after catch-up",
+                self.chain_id,
+                safe - nxt + 1,
+            )
+
+    def _ensure_indexes(self) -> None:
+        """Before the first unfinalized block: build whatever index a (possibly crashed) cold backfill deferred."""
+        if self._indexes_live:
+            return
+        self._discard_prefetch()
+        began = time.perf_counter()
+        built = self.store.build_indexes(self.chain_id)
+        self._indexes_live = True
+        if built:
+            log.info(
+                "chain %s: built %d deferred index(es) in %.1fs", self.chain_id, len(built), time.perf_counter() - began
+            )
 
     def _tip_replaced(self, cursor: Cursor) -> bool:
         return self.headers.one(cursor.number).hash != cursor.hash
@@ -198,6 +234,7 @@ class Streamer:
         self.stats.rejected += fetched.decoded.rejected
         batch = self._batch(cursor, fetched.start, fetched.end_header, fetched.decoded, [fetched.end_header])
         batch.prune_below = fetched.end
+        batch.durable = False  # finalized: a lost asynchronous commit is simply re-indexed
         self._write(batch)
         return True
 

@@ -67,7 +67,7 @@ class LogFetcher:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.transport = transport
-        self.range = initial_range
+        self.range = min(initial_range, max_range)
         self.max_range = max_range
         self.address_chunk = address_chunk
         self.target_logs = target_logs

@@ -51,6 +51,7 @@ class Batch:
     blocks: Sequence[BlockHeader] = ()  # headers to keep for reorg detection (unfinalized window)
     prune_below: int | None = None  # forget kept headers below this (finalized) block
     prev: Cursor | None = None  # the cursor this batch continues from (compare-and-set)
+    durable: bool = True  # False: finalized data, may commit asynchronously (a crash re-indexes it)
 
     @property
     def events(self) -> int:
@@ -172,6 +173,7 @@ class MirrorStore:
         """Rows, balances, daily stats, kept headers and the cursor — all or nothing."""
         try:
             self._lock(batch.chain_id)
+            self._begin(batch)
             current = self._current_cursor(batch.chain_id)
             if current != batch.prev:
                 raise CursorMoved(batch.chain_id, batch.prev, current)
@@ -185,6 +187,9 @@ class MirrorStore:
 
     def _lock(self, chain_id: int) -> None:
         """Serialise writers of one chain (PostgreSQL: transaction-scoped advisory lock)."""
+
+    def _begin(self, batch: Batch) -> None:
+        """Per-transaction settings (PostgreSQL: asynchronous commit of finalized batches)."""
 
     def _current_cursor(self, chain_id: int) -> Cursor | None:
         rows = self.q("SELECT block_number, block_hash FROM idx_cursor WHERE chain_id = ?", (chain_id,))
@@ -255,6 +260,21 @@ class MirrorStore:
 
     def num(self, value: int) -> Any:
         return value
+
+    # -- secondary indexes deferred during a cold backfill (PostgreSQL; see deferred_indexes.py) --------------
+    can_defer_indexes = False
+
+    def missing_indexes(self) -> list[str]:
+        """Names of the mirror's secondary indexes that do not exist (a cold backfill is, or was, under way)."""
+        return []
+
+    def defer_indexes(self, chain_id: int) -> bool:
+        """Drop the secondary indexes if the mirror is empty; True if they are now absent."""
+        return False
+
+    def build_indexes(self, chain_id: int) -> list[str]:
+        """Create whichever secondary indexes are missing; returns their names."""
+        return []
 
     # -- reorgs -----------------------------------------------------------------------------------------
     def rewind(self, chain_id: int, ancestor: BlockHeader) -> int:
