@@ -126,13 +126,11 @@ def verify(
 ) -> SignedIn:
     """Check a signed SIWE message and consume its nonce (the caller commits).
 
-    `admit(wallet)` runs once the signature is proven the wallet's, before the nonce burns (the per-wallet rate
-    limit: counted only for the wallet's own signatures, so nobody can exhaust another wallet's sign-ins).
+    `admit(wallet)` runs once the signature is proven the wallet's and its nonce is fresh, before the nonce burns
+    (the per-wallet rate limit: neither someone else's signatures nor a replayed message use up a wallet's sign-ins).
     """
     now = now or utcnow()
     parsed = check_message(message, signature, domain=domain, chain_id=chain_id, now=now)
-    if admit is not None:
-        admit(to_checksum_address(parsed.address))
     row = session.get(SiweNonce, parsed.nonce)
     if row is None:
         raise SiweNonceUnknown("ask POST /v1/auth/siwe/nonce for a nonce first")
@@ -141,6 +139,8 @@ def verify(
     if _utc(row.expires_at) <= now:
         raise SiweExpired("the nonce expired; ask for a new one")
     wallet = to_checksum_address(parsed.address)
+    if admit is not None:
+        admit(wallet)
     consumed = session.execute(
         update(SiweNonce)
         .where(SiweNonce.nonce == row.nonce, SiweNonce.used_at.is_(None))

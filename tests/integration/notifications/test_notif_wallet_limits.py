@@ -87,7 +87,7 @@ def test_qr_claims_are_limited_per_wallet_across_processes(
     assert len(counter) == 1
 
 
-def test_siwe_sign_ins_are_limited_per_wallet_only_for_its_own_signatures(
+def test_siwe_sign_ins_are_limited_per_wallet_only_for_its_own_fresh_signatures(
     client: TestClient, container: Container
 ) -> None:
     wallet, stranger = Wallet(), Wallet(Account.create())
@@ -96,7 +96,14 @@ def test_siwe_sign_ins_are_limited_per_wallet_only_for_its_own_signatures(
         message = siwe_message(wallet.address, n["nonce"], chain_id=n["chain_id"])
         bad = wallet.verify(client, message, stranger.sign_text(message))
         assert bad.status_code == 401 and bad.json()["code"] == "siwe-bad-signature"
-    for _ in range(PER_WALLET):
+    n = wallet.nonce(client)
+    message = siwe_message(wallet.address, n["nonce"], chain_id=n["chain_id"])
+    signature = wallet.sign_text(message)
+    assert wallet.verify(client, message, signature).status_code == 200  # sign-in 1
+    for _ in range(PER_WALLET):  # replaying a used message does not count either
+        replayed = wallet.verify(client, message, signature)
+        assert replayed.status_code == 401 and replayed.json()["code"] == "siwe-nonce-used"
+    for _ in range(PER_WALLET - 1):
         wallet.sign_in(client)
     n = wallet.nonce(client)
     refused = wallet.verify(client, siwe_message(wallet.address, n["nonce"], chain_id=n["chain_id"]))
