@@ -117,3 +117,26 @@ def test_sigkill_mid_backfill_then_restart_ends_with_every_index_and_no_gap_or_d
     expected = canonical_transfers(anvil.url, tokens)
     assert mirrored_transfers(chain_platform) == expected
     assert mirrored_count(chain_platform) == len(expected)
+
+
+def test_finalized_batches_commit_asynchronously_and_live_blocks_durably(
+    anvil: AnvilNode, chain_platform: Container
+) -> None:
+    assert chain_platform.contracts is not None
+    token = chain_platform.contracts.coalition.address
+    batch_mint(chain_platform, token, {random_wallet(): 3 for _ in range(5)})
+    anvil.mine(6)
+    streamer = build_streamer(chain_platform, use_finalized_tag=False, reorg_depth=3)
+    seen: list[tuple[int, str]] = []
+    streamer.store.on_before_commit = lambda batch: seen.append(
+        (batch.to_block, streamer.store.q("SHOW synchronous_commit")[0][0])
+    )
+    try:
+        while streamer.step():
+            pass
+    finally:
+        streamer.close()
+        streamer.store.close()
+    safe = anvil.block_number() - 3
+    assert {mode for block, mode in seen if block <= safe} == {"off"}
+    assert {mode for block, mode in seen if block > safe} == {"on"}
