@@ -45,6 +45,10 @@ PURPOSE = "batch_mint"
 SCAN_ROWS = 20_000  # pending rows read per attempt; more wait for the next batch of the same token
 BUILD_THREADS = 4  # tokens built in parallel per build step
 FAILURE_BACKOFF_S = 30.0  # pause between a failed batch (not paused/cap) and the next try for its token
+# NOTE: one build call stops after this much work per token, so under a backlog (tens of thousands of credits)
+# dispatch and track get their turn on the same workers; found by scripts/chaos.py, where one build task ran
+# into Celery's 300 s time limit while no batch was sent or confirmed.
+BUILD_SLICE_S = 10.0
 # What a shopper reads when their credit waits (credit_outbox.reason, at most 200 characters).
 REASONS = {
     "EnforcedPause": "minting is paused for this token; credit is minted when it resumes",
@@ -78,9 +82,12 @@ class BatchBuilder:
         self.clock = clock
         self.views = TokenViews(container.chain)
         self.holders = HolderKnowledge(self.views)
+        self.slice_s = BUILD_SLICE_S
 
     def build(self) -> list[BuiltBatch]:
-        """Build every batch that is due (window elapsed or full), for every token with pending credit."""
+        """Build the batches that are due (window elapsed or full), for every token with pending credit.
+
+        At least one batch per due token, more until `slice_s` has passed; the next call continues."""
         with self.container.uow() as uow:
             groups = pending_groups(uow.session)
         chain_id = self.container.chain.chain_id
@@ -102,8 +109,11 @@ class BatchBuilder:
 
     def _drain(self, chain_id: int, token: str) -> list[BuiltBatch]:
         built: list[BuiltBatch] = []
+        deadline = time.monotonic() + self.slice_s
         while (batch := self.build_one(chain_id, token)) is not None:
             built.append(batch)
+            if time.monotonic() >= deadline:
+                break
         return built
 
     def _budget(self) -> int:
