@@ -36,6 +36,7 @@ from backend.services.relayer.tracker import Tracker
 
 log = logging.getLogger("loyalty.relayer")
 INTRINSIC_GAS = 21_000
+SIGN_BATCH = 16  # queued intents signed per database transaction (and broadcasts recorded per transaction)
 
 
 @dataclass(frozen=True)
@@ -173,71 +174,69 @@ class Relayer:
     # -- dispatch steps -----------------------------------------------------------------------------------------
 
     def sign_queued(self, *, broadcast: bool = True, head: int | None = None) -> int:
-        """Sign queued intents and commit them; `broadcast=False` stops there (what a crash would leave)."""
-        head = self.chain.head() if head is None else head
+        """Sign queued intents and commit them; `broadcast=False` stops there (what a crash would leave).
+
+        NOTE: up to SIGN_BATCH intents are signed in one database transaction and their broadcasts recorded in
+        one more: two commits per round instead of two per intent, which kept a backlog of batches waiting for
+        signatures when commits were slow (a busy disk). The raw transactions are still committed before any send.
+        """
         skipped: set[int] = set()
         quote: FeeQuote | None = None
         signed = 0
-        while True:
+        full = False
+        while not full:
             with self.writing() as uow:
                 s = uow.session
                 query = select(RelayIntent).where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
                 if skipped:
                     query = query.where(RelayIntent.id.not_in(skipped))
-                intent = s.scalar(query.order_by(RelayIntent.id).limit(1).with_for_update(skip_locked=True))
-                if intent is None:
+                intents = list(
+                    s.scalars(query.order_by(RelayIntent.id).limit(SIGN_BATCH).with_for_update(skip_locked=True))
+                )
+                if not intents:
                     break
                 quote = quote or self.fee_oracle.quote()
-                if quote.block_gas_limit is not None and intent.gas_limit > quote.block_gas_limit:
-                    intent.state = "failed"
-                    intent.error = f"gas limit {intent.gas_limit} above the block gas limit {quote.block_gas_limit}"
-                    uow.commit()
-                    continue
-                reason = self.cap_reason(s, quote, intent.gas_limit)
-                if reason is not None:
-                    if intent.waiting_reason != reason:
-                        log.info("relay wait intent=%s:%s reason=%s", intent.purpose, intent.ref, reason)
-                        intent.waiting_reason = reason
-                    uow.commit()
-                    skipped.add(intent.id)
-                    continue
-                signer = self._pick_wallet(s)
-                if signer is None:  # every wallet is full: the rest of the queue waits with the same reason
-                    reason = (
-                        f"waiting for a hot wallet: all {len(self.wallets)} have "
-                        f"{self.config.max_in_flight_per_wallet} unconfirmed transactions"
-                    )
-                    rest = (
-                        update(RelayIntent)
-                        .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
-                        .where(RelayIntent.waiting_reason.is_distinct_from(reason))
-                    )
-                    if skipped:
-                        rest = rest.where(RelayIntent.id.not_in(skipped))
-                    s.execute(rest.values(waiting_reason=reason, updated_at=utcnow()))
-                    uow.commit()
-                    break
-                nonce = self.nonces.take(s, signer.address)
-                attempt = self.sender.sign(signer, intent, nonce=nonce, fees=quote, kind="original")
-                s.add(attempt)
-                intent.state, intent.wallet, intent.nonce = "submitted", signer.address, nonce
-                intent.tx_hash, intent.error = attempt.tx_hash, None
-                intent.waiting_reason, intent.submitted_at = None, utcnow()
+                new: list[tuple[RelayIntent, RelayAttempt]] = []
+                for intent in intents:
+                    if quote.block_gas_limit is not None and intent.gas_limit > quote.block_gas_limit:
+                        intent.state = "failed"
+                        intent.error = f"gas limit {intent.gas_limit} above the block gas limit {quote.block_gas_limit}"
+                        continue
+                    reason = self.cap_reason(s, quote, intent.gas_limit)
+                    if reason is not None:
+                        if intent.waiting_reason != reason:
+                            log.info("relay wait intent=%s:%s reason=%s", intent.purpose, intent.ref, reason)
+                            intent.waiting_reason = reason
+                        skipped.add(intent.id)
+                        continue
+                    signer = self._pick_wallet(s)
+                    if signer is None:  # every wallet is full: the rest of the queue waits with the same reason
+                        self._all_wallets_busy(s, skipped)
+                        full = True
+                        break
+                    nonce = self.nonces.take(s, signer.address)
+                    attempt = self.sender.sign(signer, intent, nonce=nonce, fees=quote, kind="original")
+                    s.add(attempt)
+                    intent.state, intent.wallet, intent.nonce = "submitted", signer.address, nonce
+                    intent.tx_hash, intent.error = attempt.tx_hash, None
+                    intent.waiting_reason, intent.submitted_at = None, utcnow()
+                    s.flush()  # the in-flight count of the next intent sees this one
+                    new.append((intent, attempt))
                 uow.commit()
-                attempt_id = attempt.id
+            for intent, attempt in new:
                 log.info(
                     "relay signed intent=%s:%s wallet=%s nonce=%s tx=%s %s",
                     intent.purpose,
                     intent.ref,
-                    signer.address,
-                    nonce,
+                    attempt.wallet,
+                    attempt.nonce,
                     attempt.tx_hash,
                     quote.describe(),
                 )
                 metrics.SUBMITTED.labels(self.label, intent.purpose).inc()
-            signed += 1
-            if broadcast:  # NOTE: the head now, not at the pass start: it starts the blocks-until-replacement count
-                self.broadcast_attempt(attempt_id, self.chain.head())
+            signed += len(new)
+            if broadcast and new:  # NOTE: the head now, not at the pass start: it starts the replacement count
+                self.broadcast_attempts([attempt.id for _, attempt in new], self.chain.head())
         with self.uow() as uow:
             waiting = uow.session.scalar(
                 select(func.count())
@@ -247,6 +246,20 @@ class Relayer:
             )
         metrics.WAITING.labels(self.label).set(waiting or 0)
         return signed
+
+    def _all_wallets_busy(self, s: Session, skipped: set[int]) -> None:
+        reason = (
+            f"waiting for a hot wallet: all {len(self.wallets)} have "
+            f"{self.config.max_in_flight_per_wallet} unconfirmed transactions"
+        )
+        rest = (
+            update(RelayIntent)
+            .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+            .where(RelayIntent.waiting_reason.is_distinct_from(reason))
+        )
+        if skipped:
+            rest = rest.where(RelayIntent.id.not_in(skipped))
+        s.execute(rest.values(waiting_reason=reason, updated_at=utcnow()))
 
     def broadcast_signed(self, head: int) -> int:
         """Send every committed attempt that never reached a node (a crash between commit and send)."""
@@ -263,9 +276,24 @@ class Relayer:
                     .order_by(RelayAttempt.nonce, RelayAttempt.id)
                 )
             )
-        for attempt_id in ids:
-            self.broadcast_attempt(attempt_id, head)
+        self.broadcast_attempts(ids, head)
         return len(ids)
+
+    def broadcast_attempts(self, attempt_ids: list[int], head: int | None) -> None:
+        """Send several stored attempts (nonce order) and record every outcome in one transaction."""
+        for start in range(0, len(attempt_ids), SIGN_BATCH):
+            with self.writing() as uow:
+                s = uow.session
+                for attempt_id in attempt_ids[start : start + SIGN_BATCH]:
+                    attempt = s.get(RelayAttempt, attempt_id)
+                    assert attempt is not None
+                    # NOTE: skip an intent another worker holds (it broadcasts or replaces it): waiting for several
+                    # rows in one transaction could deadlock with a dispatcher that locks them in another order
+                    intent = s.get(RelayIntent, attempt.intent_id, with_for_update={"skip_locked": True})
+                    if intent is None or attempt.status != "signed":
+                        continue
+                    self._after_broadcast(s, intent, attempt, self.sender.broadcast(attempt, intent, head))
+                uow.commit()
 
     def broadcast_attempt(self, attempt_id: int, head: int | None, restart_clock: bool = False) -> Broadcast:
         with self.writing() as uow:
