@@ -220,13 +220,27 @@ def chain_transfer_count(url: str, tokens: list[str], head: int) -> int:
     return total
 
 
-def cold_backfill(container: Container) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a local process (Linux /proc); NaN elsewhere. Wall time on a busy machine misleads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def cold_backfill(container: Container, anvil_pid: int | None) -> dict[str, Any]:
     streamer = build_streamer(container)
     head = streamer.headers.head()
+    backend = int(streamer.store.q("SELECT pg_backend_pid()")[0][0])
+    streamer.store.rollback()
+    before = (cpu_seconds(backend), time.process_time(), cpu_seconds(anvil_pid))
     started = time.perf_counter()
     while streamer.step():
         pass
     elapsed = time.perf_counter() - started
+    after = (cpu_seconds(backend), time.process_time(), cpu_seconds(anvil_pid))
+    cpu = {name: round(b - a, 2) for name, a, b in zip(("postgres", "indexer", "anvil"), before, after, strict=True)}
     counts = streamer.store.counts(container.chain.chain_id)
     events = counts["idx_transfers"] + counts["idx_batch_mints"] + counts["idx_redemptions"] + counts["idx_tokens"]
     streamer.close()
@@ -237,6 +251,7 @@ def cold_backfill(container: Container) -> dict[str, Any]:
         "transfers": counts["idx_transfers"],
         "head": head,
         "counts": counts,
+        "cpu_s": cpu,
     }
 
 
@@ -368,7 +383,8 @@ def main() -> None:
             )
             on_chain = chain_transfer_count(node.url, gen["tokens"], gen["head"])
             log(f"chain has {on_chain} Transfer events")
-            backfill = cold_backfill(container)
+            load_at_backfill = os.getloadavg()[0]
+            backfill = cold_backfill(container, node.pid)
             log(
                 f"cold backfill: {backfill['events']} events, {backfill['head']} blocks in {backfill['elapsed_s']:.2f}s"
             )
@@ -400,7 +416,9 @@ def main() -> None:
                 mirror_matches_chain=report.ok and backfill["transfers"] == on_chain,
                 balances_checked=report.balances_checked,
                 live_lag_blocks=lag,
+                backfill_cpu_s=backfill["cpu_s"],  # PostgreSQL backend, indexer process, anvil: CPU seconds
                 cpu_count=os.cpu_count(),
+                load_average_1m=round(load_at_backfill, 1),  # when the backfill started
             )
         finally:
             drop_database(db_url)
