@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
+from web3.exceptions import Web3RPCError
 
 from backend.bootstrap import Container
 from backend.errors import ChainUnavailable
@@ -29,6 +30,8 @@ from indexer.streamer import StreamerStats
 
 # The mirror store talks to the driver directly, so its errors are the driver's; bootstrap's are SQLAlchemy's.
 DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+# A node that is down (no answer) or answers with an error (overloaded, restarting): wait, never exit.
+NODE_ERRORS = (ChainUnavailable, FetchFailed, Web3RPCError)
 
 log = logging.getLogger("loyalty.indexer")
 EXIT_REORG_BEYOND_DEPTH = 3
@@ -64,7 +67,7 @@ def _rebuild(container: Container, stop: threading.Event) -> Any:
         try:
             return build_streamer(container)
         # NOTE: building asks the node for its chain id: a node outage during a database outage is no crash.
-        except (*DATABASE_ERRORS, ChainUnavailable, FetchFailed) as exc:
+        except (*DATABASE_ERRORS, *NODE_ERRORS) as exc:
             if stop.is_set():
                 raise
             log.warning("database or node unavailable (%s); retrying in %.0f s", str(exc).splitlines()[0], delay)
@@ -104,7 +107,7 @@ def run(container: Container, *, until_caught_up: bool = False, progress_s: floa
             try:
                 busy = streamer.step()
                 failures = 0
-            except (ChainUnavailable, FetchFailed) as exc:
+            except NODE_ERRORS as exc:
                 failures += 1
                 log.warning("indexer step failed (%s); retrying", exc)
                 stop.wait(min(30.0, poll * 2**failures))

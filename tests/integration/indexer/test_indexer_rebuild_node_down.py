@@ -21,12 +21,13 @@ from tests.support.rpc_proxy import RpcProxy
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 
 
-def test_rebuild_waits_for_the_node(anvil: AnvilNode, chain_platform: Container) -> None:
+@pytest.mark.parametrize("fault", ["drop", "error"])  # no answer; a JSON-RPC error answer
+def test_rebuild_waits_for_the_node(anvil: AnvilNode, chain_platform: Container, fault: str) -> None:
     stop = threading.Event()
     built: list[Any] = []
     errors: list[BaseException] = []
     with RpcProxy(anvil.url, seed=2) as proxy:
-        proxy.set_rates(drop=1.0)  # every request: connection closed without an answer
+        proxy.set_rates(**{fault: 1.0})  # every request fails
         chain_platform.chain = connect([proxy.url])
 
         def rebuild() -> None:
