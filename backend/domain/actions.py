@@ -70,7 +70,9 @@ class ActionIn(BaseModel):
 
     def body_hash(self) -> str:
         """sha256 of the canonical body: same action → same hash regardless of key order or spelling."""
-        data: dict[str, Any] = self.model_dump(exclude_none=True)
+        # NOTE: the fields' own values (what `model_dump(exclude_none=True)` gives, without its per-call cost);
+        # the stored hashes of earlier requests depend on this exact canonical form.
+        data: dict[str, Any] = {k: v for k, v in self.__dict__.items() if v is not None}
         if isinstance(data.get("amount"), Decimal):
             data["amount"] = format(data["amount"].normalize(), "f")
         return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -40,7 +40,15 @@ from sqlalchemy import Engine, Numeric, Table, insert, literal, select, type_coe
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
-from backend.adapters.orm.earning import Action, Brand, BrandWallet, LedgerEntry, Promotion, PromotionUsage
+from backend.adapters.orm.earning import (
+    Action,
+    Brand,
+    BrandWallet,
+    LedgerEntry,
+    Promotion,
+    PromotionUsage,
+    WalletBalance,
+)
 from backend.adapters.orm.minting import CreditOutbox
 from backend.domain.actions import ActionIn
 from backend.domain.ledger import CREDIT, DEBT, DEBT_OFFSET, REVERSAL, clawback, offset_debt, split_refund
@@ -56,19 +64,18 @@ from backend.domain.rules import (
 from backend.domain.rules_amounts import from_base_units
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from backend.services import tiers as tier_service
-from backend.services.events import note_budget_spend, record_credited
+from backend.services.events import EVENTS, credited_events, event_rows, note_budget_spend
 from backend.services.ledger import (
-    COPY_FROM,
+    BALANCE_KEY,
     BalanceBook,
     allocate_ids,
-    bulk_insert,
-    chunks,
     ensure_and_lock,
     is_postgres,
     lock_for_writing,
-    upsert,
+    matching,
 )
 from backend.services.promotions import promotion_cache
+from backend.services.write_batch import WriteBatch
 
 ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 ENTRIES: Table = LedgerEntry.__table__  # type: ignore[assignment]
@@ -162,15 +169,13 @@ def record_actions(
     brand = brand_info(session, brand_id)
     lock_for_writing(session)
     hashes = [a.body_hash() for a in actions]
-    existing: dict[str, tuple[str, dict[str, Any]]] = {}
-    keys = sorted({a.idempotency_key for a in actions})
-    for part in chunks(keys):
-        for key, body_hash, body in session.execute(
-            select(Action.idempotency_key, Action.body_hash, Action.result).where(
-                Action.brand_id == brand_id, Action.idempotency_key.in_(part)
-            )
-        ).tuples():
-            existing[key] = (body_hash, body)
+    # NOTE: orders are read before idempotency keys. A concurrent request with the same key and body that commits
+    # between the two reads then shows up as a replay (its key is seen), never as a duplicate order.
+    orders = sorted({a.order_id for a in actions if a.type == "purchase" and a.order_id})
+    taken: set[str] = set()
+    for among in matching(session, Action.purchase_order_id, orders):
+        taken |= set(session.scalars(select(Action.purchase_order_id).where(Action.brand_id == brand_id, among)))
+    existing = _stored(session, brand_id, sorted({a.idempotency_key for a in actions}))
     results: list[ActionResult | ActionError | None] = [None] * len(actions)
     first_index: dict[str, int] = {}
     fresh: list[int] = []
@@ -186,7 +191,14 @@ def record_actions(
             first_index[key] = i
             fresh.append(i)
     if fresh:
-        _Recorder(session, brand, now, results).run([(i, actions[i], hashes[i]) for i in fresh])
+        _Recorder(session, brand, now, results, taken).run([(i, actions[i], hashes[i]) for i in fresh])
+        # NOTE: a refusal (already referred, duplicate order, refund too large) can come from a concurrent request
+        # with the same key that committed after our key lookup (we waited for its row locks): that is a replay.
+        refused = {actions[i].idempotency_key: i for i in fresh if isinstance(results[i], ActionError)}
+        if refused and is_postgres(session):
+            for key, (body_hash, body) in _stored(session, brand_id, sorted(refused)).items():
+                i = refused[key]
+                results[i] = ActionResult("replayed", body) if body_hash == hashes[i] else _conflict(i, key)
     for i in repeats:
         j = first_index[actions[i].idempotency_key]
         first = results[j]
@@ -198,6 +210,17 @@ def record_actions(
             results[i] = ActionError(i, first.error) if first is not None else None
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
+
+
+def _stored(session: Session, brand_id: int, keys: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Idempotency key → (body hash, result) of the brand's recorded actions among `keys`."""
+    stored = {}
+    for among in matching(session, Action.idempotency_key, keys):
+        for key, body_hash, body in session.execute(
+            select(Action.idempotency_key, Action.body_hash, Action.result).where(Action.brand_id == brand_id, among)
+        ).tuples():
+            stored[key] = (body_hash, body)
+    return stored
 
 
 def _conflict(index: int, key: str) -> ActionError:
@@ -239,10 +262,8 @@ def load_state(
         )
     else:
         rows = []
-        for part in chunks(sorted(wallets)):
-            rows += session.execute(
-                select(BrandWallet.__table__).where(BrandWallet.brand_id == brand_id, BrandWallet.wallet.in_(part))
-            ).all()
+        for among in matching(session, BrandWallet.wallet, sorted(wallets)):
+            rows += session.execute(select(BrandWallet.__table__).where(BrandWallet.brand_id == brand_id, among)).all()
     loaded = {}
     for row in rows:
         state.wallets[row.wallet] = WalletState(
@@ -259,10 +280,10 @@ def load_state(
     capped = [p.promotion_id for p in promotions if p.spec.caps.per_wallet_per_day or p.spec.caps.per_wallet_total]
     if capped and wallets:
         periods = [now.strftime("%Y-%m-%d"), "total"]
-        for part in chunks(sorted(wallets)):
+        for among in matching(session, PromotionUsage.wallet, sorted(wallets)):
             for pid, wallet, period, amount in session.execute(
                 select(PromotionUsage.promotion_id, PromotionUsage.wallet, PromotionUsage.period, PromotionUsage.amount)
-                .where(PromotionUsage.promotion_id.in_(capped), PromotionUsage.wallet.in_(part))
+                .where(PromotionUsage.promotion_id.in_(capped), among)
                 .where(PromotionUsage.period.in_(periods))
             ).tuples():
                 state.usage[(pid, wallet, period)] = amount
@@ -314,11 +335,13 @@ class _Recorder:
     brand: BrandInfo
     now: datetime
     results: list[ActionResult | ActionError | None]
+    taken: set[str]  # purchase order ids already recorded (read by `record_actions`)
     book: BalanceBook = field(default_factory=BalanceBook)
     pending: list[_Pending] = field(default_factory=list)
 
     def run(self, items: list[tuple[int, ActionIn, str]]) -> None:
         session, brand = self.session, self.brand
+        self.writes = WriteBatch(session)  # NOTE: on PostgreSQL all writes of this call go in one round trip
         self.promotions = promotion_cache.get(session, brand.id)
         wallets = {a.wallet for _, a, _ in items} | {a.referrer for _, a, _ in items if a.referrer}
         self.state, _ = load_state(session, brand.id, wallets, self.promotions, self.now, lock=True)
@@ -328,21 +351,13 @@ class _Recorder:
         }
         self.first_purchase: dict[str, str] = {}
         promotion_ids = {p.promotion_id for p in self.promotions}
-        orders = sorted({a.order_id for _, a, _ in items if a.type == "purchase" and a.order_id})
-        taken: set[str] = set()
-        for part in chunks(orders):
-            taken |= set(
-                session.scalars(
-                    select(Action.purchase_order_id).where(
-                        Action.brand_id == brand.id, Action.purchase_order_id.in_(part)
-                    )
-                )
-            )
+        taken = self.taken
         evaluator = Evaluator(self.promotions, self.state)
         for index, action, body_hash in items:
             try:
                 if action.type == "refund":
                     self.flush()
+                    self.writes.execute()  # the refund reads what was just recorded (its purchase may be among it)
                     self.results[index] = self.refund(action, body_hash)
                     continue
                 if action.type == "purchase":
@@ -366,6 +381,7 @@ class _Recorder:
                 self.results[index] = ActionError(index, exc)
         self.flush()
         self.save_state()
+        self.writes.execute()
 
     # -- budget ---------------------------------------------------------------------------------------
     def _reserve(self, promotion_id: int, amount: int) -> bool:
@@ -485,7 +501,8 @@ class _Recorder:
             action_rows.append(self._action_row(item.public_id, action, item.body_hash, body))
             self.results[item.index] = ActionResult("created", body)
         self._insert(action_rows, entry_rows, outbox_rows)
-        record_credited(self.session, self.brand.id, [row["result"] for row in action_rows])  # webhooks + feed
+        credited = credited_events(self.brand.id, [row["result"] for row in action_rows])
+        self.writes.insert(EVENTS, event_rows(credited))  # webhooks + feed
         self.pending = []
 
     def _insert(
@@ -494,17 +511,19 @@ class _Recorder:
         entry_rows: list[dict[str, Any]],
         outbox_rows: list[tuple[int, dict[str, Any]]],
     ) -> None:
-        session = self.session
-        bulk_insert(session, ACTIONS, action_rows)
+        session, writes = self.session, self.writes
+        writes.insert(ACTIONS, action_rows)
         ids: list[int] = []
-        if len(entry_rows) >= COPY_FROM and is_postgres(session):
-            # NOTE: ids from the sequence in one query, then COPY: no RETURNING round trips per chunk.
+        if entry_rows and is_postgres(session):
+            # NOTE: ids from the sequence in one query, so the entries and the outbox rows naming them can be
+            # sent together (no RETURNING round trip).
             ids = allocate_ids(session, ENTRIES, len(entry_rows))
-            bulk_insert(session, ENTRIES, [row | {"id": i} for row, i in zip(entry_rows, ids, strict=True)])
+            writes.insert(ENTRIES, [row | {"id": i} for row, i in zip(entry_rows, ids, strict=True)])
         elif entry_rows:
+            writes.execute()
             returning = insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True)
             ids = list(session.execute(returning, entry_rows).scalars())
-        bulk_insert(session, OUTBOX, [row | {"ledger_entry_id": ids[i]} if i >= 0 else row for i, row in outbox_rows])
+        writes.insert(OUTBOX, [row | {"ledger_entry_id": ids[i]} if i >= 0 else row for i, row in outbox_rows])
 
     def _entry(self, action_id: str, kind: str, wallet: str, chain_id: int, token: str, amount: int) -> dict[str, Any]:
         return {
@@ -653,6 +672,7 @@ class _Recorder:
         purchase.refunded_amount = format(before + now_refunded, "f")
         body = self._body(public_id, action, reversals=reversals, refunded=format(now_refunded, "f"))
         self._insert([self._action_row(public_id, action, body_hash, body)], entries, reissues)
+        self.writes.execute()
         session.flush()
         return ActionResult("created", body)
 
@@ -704,12 +724,12 @@ class _Recorder:
                 row.pop("first_purchase_action_id")
         with_first = [r for r in rows if "first_purchase_action_id" in r]
         without_first = [r for r in rows if "first_purchase_action_id" not in r]
-        upsert(self.session, table, with_first, ["brand_id", "wallet"])  # type: ignore[arg-type]
-        upsert(self.session, table, without_first, ["brand_id", "wallet"])  # type: ignore[arg-type]
+        self.writes.upsert(table, with_first, ["brand_id", "wallet"])  # type: ignore[arg-type]
+        self.writes.upsert(table, without_first, ["brand_id", "wallet"])  # type: ignore[arg-type]
         usage = [
             {"promotion_id": k[0], "wallet": k[1], "period": k[2], "amount": v}
             for k, v in self.state.usage.items()
             if self.usage_before.get(k) != v
         ]
-        upsert(self.session, PromotionUsage.__table__, usage, ["promotion_id", "wallet", "period"])  # type: ignore[arg-type]
-        self.book.save(self.session)
+        self.writes.upsert(PromotionUsage.__table__, usage, ["promotion_id", "wallet", "period"])  # type: ignore[arg-type]
+        self.writes.upsert(WalletBalance.__table__, self.book.rows(), list(BALANCE_KEY))  # type: ignore[arg-type]

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Promotion
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.notifications import EVENT_TYPES, PlatformEvent
+from backend.services.ledger import bulk_insert
 
 EVENTS: Table = PlatformEvent.__table__  # type: ignore[assignment]
 BUDGET_LOW_RATIO = Fraction(9, 10)  # exact: budgets are uint256 base units, far beyond float precision
@@ -31,14 +32,18 @@ def record_event(session: Session, brand_id: int, type: str, payload: dict[str, 
 
 
 def record_events(session: Session, events: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
+    bulk_insert(session, EVENTS, event_rows(events))  # COPY on PostgreSQL when a bulk request credits many actions
+
+
+def event_rows(events: Iterable[tuple[int, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """`platform_events` rows for these events, for writers that batch their inserts."""
     now = utcnow()
     rows = []
     for brand_id, type_, payload in events:
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type_!r}")
         rows.append({"brand_id": brand_id, "type": type_, "payload": payload, "fanned_out": False, "created_at": now})
-    if rows:
-        session.execute(insert(EVENTS), rows)
+    return rows
 
 
 def credited_events(brand_id: int, bodies: Iterable[dict[str, Any]]) -> list[tuple[int, str, dict[str, Any]]]:

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from backend.api.auth import Principal, require_scope
 from backend.api.deps import SessionDep
+from backend.api.json_response import FastJSONResponse
 from backend.bootstrap import Container
 from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
 from backend.errors import Forbidden, LoyaltyError
@@ -59,13 +59,13 @@ def _problem(error: LoyaltyError) -> dict[str, Any]:
     summary="Record one action (201 created; 200 with the same body when the idempotency key is replayed)",
     responses={200: {"description": "replay of an earlier request with the same idempotency key and body"}},
 )
-async def create_action(action: ActionIn, request: Request, principal: Writer) -> JSONResponse:
+async def create_action(action: ActionIn, request: Request, principal: Writer) -> FastJSONResponse:
     brand_id = _brand_of(principal)
     container: Container = request.app.state.container
     # NOTE: group commit: concurrent requests share one transaction; each answer is sent after that commit.
     result = await action_batcher(container.extras, container.sessions).submit(brand_id, action)
     replayed = result.status == "replayed"
-    return JSONResponse(
+    return FastJSONResponse(
         result.body, status_code=200 if replayed else 201, headers={"Idempotent-Replayed": str(replayed).lower()}
     )
 
@@ -80,7 +80,7 @@ async def create_action(action: ActionIn, request: Request, principal: Writer) -
         "`self-referral`, `unknown-order`); errors do not stop the other actions."
     ),
 )
-def create_actions(batch: ActionBatchIn, session: SessionDep, principal: Writer) -> JSONResponse:
+def create_actions(batch: ActionBatchIn, session: SessionDep, principal: Writer) -> FastJSONResponse:
     brand_id = _brand_of(principal)
     results = _with_retries(session, lambda: record_actions(session, brand_id, batch.actions))
     out: list[dict[str, Any]] = []
@@ -93,4 +93,4 @@ def create_actions(batch: ActionBatchIn, session: SessionDep, principal: Writer)
             assert isinstance(result, ActionError)
             counts["error"] += 1
             out.append({"index": index, "status": "error", "problem": _problem(result.error)})
-    return JSONResponse({**counts, "results": out})
+    return FastJSONResponse({**counts, "results": out})

@@ -30,15 +30,17 @@ def test_concurrent_requests_in_shared_flushes_keep_per_request_outcomes(shop: S
     with live_server(shop.container) as base:
         responses = asyncio.run(send_all(base))
 
-    codes = [r.status_code for r in responses]
-    assert all(code in (200, 201) for code in codes[:40]), [r.text for r in responses[:40] if r.status_code >= 300]
+    others = [r for i, r in enumerate(responses[:40]) if i != 1]
+    assert all(r.status_code in (200, 201) for r in others), [r.text for r in others if r.status_code >= 300]
+    # fresh[1] and the clash race for key n1 (they may land in two flushes written at once): one wins, one is 409
+    winner, loser = sorted([responses[1], responses[42]], key=lambda r: r.status_code)
+    assert (winner.status_code, loser.status_code, loser.json()["code"]) == (201, 409, "idempotency-conflict")
     # whichever of fresh[0] and its two replays ran first created it; the others replayed the same body
     first_three = [responses[0], responses[40], responses[41]]
     assert sorted(r.status_code for r in first_three) == [200, 200, 201]
     assert len({r.text for r in first_three}) == 1
-    assert (responses[42].status_code, responses[42].json()["code"]) == (409, "idempotency-conflict")
     assert (responses[43].status_code, responses[43].json()["code"]) == (422, "self-referral")
-    assert all(r.headers["content-type"].startswith("application/problem+json") for r in responses[42:])
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in [loser, responses[43]])
 
     with shop.container.uow() as uow:
         keys = uow.session.scalars(select(Action.idempotency_key).where(Action.brand_id == shop.brand_id)).all()
