@@ -147,6 +147,19 @@ def _hot_wallets(container: Container) -> list[dict[str, Any]]:
     return out
 
 
+def _credited(session: Session, brand_id: int) -> tuple[int, int]:
+    """(credits, total base units) of a brand's outbox rows."""
+    where = CreditOutbox.brand_id == brand_id
+    if session.get_bind().dialect.name == "postgresql":  # exact NUMERIC sum in the database
+        count, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(CreditOutbox.amount), 0)).where(where)
+        ).one()
+        return int(count), int(total)
+    # NOTE: SQLite keeps uint256 as text and its SUM overflows at 2^63 (9.2 tokens of 18 decimals): add in Python
+    amounts = list(session.scalars(select(CreditOutbox.amount).where(where)))
+    return len(amounts), sum(amounts)
+
+
 def _brands(session: Session, container: Container, brand_id: int | None) -> list[dict[str, Any]]:
     from indexer import analytics
 
@@ -156,11 +169,7 @@ def _brands(session: Session, container: Container, brand_id: int | None) -> lis
     out = []
     for brand in session.scalars(query):
         data = analytics.token_analytics(session, brand.chain_id, brand.token_address.lower())
-        credited = session.execute(
-            select(func.count(), func.coalesce(func.sum(CreditOutbox.amount), 0)).where(
-                CreditOutbox.brand_id == brand.id
-            )
-        ).one()
+        credited = _credited(session, brand.id)
         out.append(
             {
                 "id": brand.id,
