@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import func, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,10 @@ from backend.services.relayer.tracker import Tracker
 log = logging.getLogger("loyalty.relayer")
 INTRINSIC_GAS = 21_000
 SIGN_BATCH = 16  # queued intents signed per database transaction (and broadcasts recorded per transaction)
+# NOTE: a shopper's gasless redemption carries a signing deadline (minutes) and a shopper waiting at the counter;
+# a mint batch has neither. Under a backlog of batches, redemptions are signed first, then everything by age.
+URGENT_PURPOSES = ("redeem",)
+SIGN_ORDER = (case((RelayIntent.purpose.in_(URGENT_PURPOSES), 0), else_=1), RelayIntent.id)
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ class Relayer:
                 if skipped:
                     query = query.where(RelayIntent.id.not_in(skipped))
                 intents = list(
-                    s.scalars(query.order_by(RelayIntent.id).limit(SIGN_BATCH).with_for_update(skip_locked=True))
+                    s.scalars(query.order_by(*SIGN_ORDER).limit(SIGN_BATCH).with_for_update(skip_locked=True))
                 )
                 if not intents:
                     break
