@@ -142,34 +142,24 @@ def install_problem_handlers(app: FastAPI) -> None:
             422, "invalid-input", "Invalid input", "a number in the request is out of range", request.url.path
         )
 
+    def _transient(request: Request, exc: Exception, code: str, title: str, detail: str) -> JSONResponse:
+        log.warning("%s on %s %s: %s", code, request.method, request.url.path, exc)
+        return problem(503, code, title, detail, request.url.path, headers={"Retry-After": "1"})
+
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # NOTE: a lost or refused database connection (restart, failover, deadlock victim) is the server's
         # transient state, not a bug: 503 + Retry-After tells the client to send the same request again.
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return problem(
-            503,
-            "database-unavailable",
-            "Database temporarily unavailable",
-            "the database connection was lost; retry the same request shortly",
-            request.url.path,
-            headers={"Retry-After": "1"},
-        )
+        detail = "the database connection was lost; retry the same request shortly"
+        return _transient(request, exc, "database-unavailable", "Database temporarily unavailable", detail)
 
     @app.exception_handler(Web3RPCError)
     async def _node_error(request: Request, exc: Exception) -> JSONResponse:
         # NOTE: an error answer from the node (overloaded, restarting, a provider's 5xx as JSON-RPC) is transient;
         # reverts are ContractLogicError, which is not a Web3RPCError.
-        log.warning("node error on %s %s: %s", request.method, request.url.path, exc)
-        return problem(
-            503,
-            "chain-unavailable",
-            "Blockchain node unavailable",
-            "the blockchain node answered with an error; retry the same request shortly",
-            request.url.path,
-            headers={"Retry-After": "1"},
-        )
+        detail = "the blockchain node answered with an error; retry the same request shortly"
+        return _transient(request, exc, "chain-unavailable", "Blockchain node unavailable", detail)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
