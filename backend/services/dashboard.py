@@ -17,6 +17,7 @@ from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.notifications import PlatformEvent
 from backend.bootstrap import Container
+from backend.services.ledger import is_postgres
 
 BATCHES = 60
 PENDING_ROWS = 50
@@ -150,7 +151,7 @@ def _hot_wallets(container: Container) -> list[dict[str, Any]]:
 def _credited(session: Session, brand_id: int) -> tuple[int, int]:
     """(credits, total base units) of a brand's outbox rows."""
     where = CreditOutbox.brand_id == brand_id
-    if session.get_bind().dialect.name == "postgresql":  # exact NUMERIC sum in the database
+    if is_postgres(session):  # exact NUMERIC sum in the database
         count, total = session.execute(
             select(func.count(), func.coalesce(func.sum(CreditOutbox.amount), 0)).where(where)
         ).one()
