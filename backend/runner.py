@@ -74,6 +74,17 @@ def background_tasks(container: Container) -> list[PeriodicTask]:
     from backend.services.minting.pipeline import pipeline_tasks
 
     tasks += pipeline_tasks(container)  # minting: build, dispatch, track, settle
+    from backend.services.action_imports import process_for
+
+    # Bulk imports (`Prefer: respond-async`): a few seconds of chunks per call, then the other tasks' turn.
+    tasks.append(
+        PeriodicTask(
+            "action-imports",
+            container.settings.pipeline_poll_s,
+            lambda: process_for(container.sessions, 5.0),
+            wakes=("mint-build",),
+        )
+    )
     from backend.services.webhooks import webhook_tasks
 
     tasks += webhook_tasks(container)  # webhooks: fan out platform events, deliver with retries

@@ -66,3 +66,10 @@ app.conf.beat_schedule["redemptions-settle"] = {
     "schedule": settings.pipeline_settle_poll_s,
     "options": {"expires": max(5.0, 4 * settings.pipeline_settle_poll_s)},
 }
+# Bulk action imports (backend/worker/import_tasks.py): record accepted `Prefer: respond-async` requests.
+app.conf.include = [*app.conf.include, "backend.worker.import_tasks"]
+app.conf.beat_schedule["actions-imports"] = {
+    "task": "loyalty.actions.imports",
+    "schedule": settings.pipeline_poll_s,
+    "options": {"expires": max(5.0, 4 * settings.pipeline_poll_s)},
+}

@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Every feature's tables live in their own module and share `Base`."""
 
 from backend.adapters.orm import deployments, earning, minting
+from backend.adapters.orm import imports as imports
 from backend.adapters.orm import indexer as indexer
 from backend.adapters.orm import notifications as notifications
 from backend.adapters.orm import pipeline as pipeline

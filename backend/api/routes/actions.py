@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from backend.api.json_response import FastJSONResponse
 from backend.bootstrap import Container
 from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
 from backend.errors import Forbidden, LoyaltyError
+from backend.services import action_imports
 from backend.services.action_batcher import action_batcher
 from backend.services.actions import ActionError, ActionResult, record_actions
 
@@ -72,16 +73,32 @@ async def create_action(action: ActionIn, request: Request, principal: Writer) -
 
 @router.post(
     "/v1/actions:batch",
-    summary=f"Record up to {MAX_BATCH:,} actions in one request",
+    summary=f"Record up to {MAX_BATCH:,} actions in one request (or, with `Prefer: respond-async`, import them)",
     description=(
         f"At most {MAX_BATCH:,} actions per request (more → 422 problem; bodies above LOYALTY_MAX_BODY_BYTES → 413). "
         "Actions are applied in order, as if sent one by one. Each gets a result: `created`, `replayed` (same "
         "idempotency key and body as before) or `error` with a problem document (e.g. `idempotency-conflict`, "
-        "`self-referral`, `unknown-order`); errors do not stop the other actions."
+        "`self-referral`, `unknown-order`); errors do not stop the other actions.\n\n"
+        "With `Prefer: respond-async` (RFC 7240) every action is validated (422, nothing stored, if any is "
+        "invalid), the request is stored as an import and answered at once with 202, a `Location` and the "
+        "import's status; workers then record the actions in order (a brand's imports one after another) and "
+        "`GET /v1/action-imports/{id}/results` lists each action's result as above."
     ),
+    responses={202: {"description": "accepted as an import (`Prefer: respond-async`); results at the status URL"}},
 )
-def create_actions(batch: ActionBatchIn, session: SessionDep, principal: Writer) -> FastJSONResponse:
+def create_actions(
+    batch: ActionBatchIn,
+    session: SessionDep,
+    principal: Writer,
+    prefer: Annotated[str | None, Header(description="`respond-async`: import (202) instead of recording now")] = None,
+) -> FastJSONResponse:
     brand_id = _brand_of(principal)
+    if prefer and "respond-async" in {p.strip().lower() for p in prefer.split(",")}:
+        imported = action_imports.accept(session, brand_id, batch.actions)
+        body = action_imports.summary(imported)
+        session.commit()
+        headers = {"Location": body["status_url"], "Preference-Applied": "respond-async"}
+        return FastJSONResponse(body, status_code=202, headers=headers)
     results = _with_retries(session, lambda: record_actions(session, brand_id, batch.actions))
     out: list[dict[str, Any]] = []
     counts = {"created": 0, "replayed": 0, "error": 0}
@@ -94,3 +111,24 @@ def create_actions(batch: ActionBatchIn, session: SessionDep, principal: Writer)
             counts["error"] += 1
             out.append({"index": index, "status": "error", "problem": _problem(result.error)})
     return FastJSONResponse({**counts, "results": out})
+
+
+@router.get("/v1/action-imports/{import_id}", summary="An action import's progress and counts")
+def get_import(import_id: str, session: SessionDep, principal: Writer) -> FastJSONResponse:
+    imported = action_imports.find(session, _brand_of(principal), import_id)
+    return FastJSONResponse(action_imports.summary(imported))
+
+
+@router.get(
+    "/v1/action-imports/{import_id}/results",
+    summary="Each action's result, in request order (`queued` until recorded), a page at a time",
+)
+def get_import_results(
+    import_id: str,
+    session: SessionDep,
+    principal: Writer,
+    after: Annotated[int, Query(ge=-1, le=MAX_BATCH, description="last index already read (-1: start)")] = -1,
+    limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 1000,
+) -> FastJSONResponse:
+    imported = action_imports.find(session, _brand_of(principal), import_id)
+    return FastJSONResponse(action_imports.results(session, imported, after, limit))
