@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api.auth import JWT_ALGORITHM, api_key_cache, jwt_signing_key
 from backend.api.problems import PROBLEM_JSON
+from backend.api.redis_counter import CoalescedCounter
 from backend.bootstrap import Container
 from backend.services.rate_limit import Decision, RateLimiter, wallet_bucket
 
@@ -39,7 +40,7 @@ class RateLimitMiddleware:
         settings = container.settings
         self.limiter = RateLimiter(container.redis, settings.rate_limit_window_s)
         self.settings = settings
-        self._async_redis: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
+        self._async_redis: tuple[asyncio.AbstractEventLoop, CoalescedCounter] | None = None
 
     def _buckets(self, scope: Scope) -> list[tuple[str, int]]:
         settings = self.settings
@@ -97,38 +98,34 @@ class RateLimitMiddleware:
     async def check_async(self, scope: Scope) -> Decision | None:
         """`check` without a thread hop: key verification is cached in process, Redis is asked asynchronously.
 
-        NOTE: all the caller's buckets go to Redis in one pipelined round trip.
+        NOTE: the caller's buckets, and those of every request arriving meanwhile, go in one round trip.
         """
         buckets = [(bucket, limit) for bucket, limit in self._buckets(scope) if limit > 0]
         if not buckets:
             return None
         if self.container.redis is None:
             return self.check(scope, buckets)  # in-process counters: cheap, no I/O
-        client = self._redis_client()
-        if client is None:
+        counter = self._counter()
+        if counter is None:
             return await run_in_threadpool(self.check, scope, buckets)
         window_s = self.limiter.window_s
         now = time.time()
         window = int(now // window_s)
         assert self.container.redis is not None
+        keys = [(self.container.redis.key("rl", bucket, window), window_s + 1) for bucket, _ in buckets]
         try:
-            pipe = client.pipeline(transaction=False)
-            for bucket, _ in buckets:
-                key = self.container.redis.key("rl", bucket, window)
-                pipe.incr(key)
-                pipe.expire(key, window_s + 1)
-            replies = await pipe.execute()
+            counts = await counter.incr(keys)
         except (redis.RedisError, OSError) as exc:
             log.warning("rate limiter: Redis unavailable (%s); counting in process", exc)
             return self.check(scope, buckets, use_memory=True)
         retry_after = max(1, math.ceil((window + 1) * window_s - now))
-        for (_, limit), count in zip(buckets, replies[::2], strict=True):
-            if int(count) > limit:
+        for (_, limit), count in zip(buckets, counts, strict=True):
+            if count > limit:
                 return Decision(False, limit, 0, retry_after)
         return None
 
-    def _redis_client(self) -> redis.asyncio.Redis | None:
-        """An asyncio client on the same server as the container's (one per event loop)."""
+    def _counter(self) -> CoalescedCounter | None:
+        """Counters on an asyncio client to the same server as the container's (one per event loop)."""
         keyed = self.container.redis
         if keyed is None:
             return None
@@ -138,7 +135,7 @@ class RateLimitMiddleware:
                 client = redis.asyncio.Redis(**keyed.client.connection_pool.connection_kwargs)
             except TypeError:  # a connection option the asyncio client lacks: keep the sync client
                 return None
-            self._async_redis = (loop, client)
+            self._async_redis = (loop, CoalescedCounter(client))
         return self._async_redis[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
