@@ -69,6 +69,7 @@ from backend.services.ledger import (
     BALANCE_KEY,
     BalanceBook,
     allocate_ids,
+    by_unique_key,
     ensure_and_lock,
     is_postgres,
     lock_for_writing,
@@ -172,9 +173,9 @@ def record_actions(
     # NOTE: orders are read before idempotency keys. A concurrent request with the same key and body that commits
     # between the two reads then shows up as a replay (its key is seen), never as a duplicate order.
     orders = sorted({a.order_id for a in actions if a.type == "purchase" and a.order_id})
-    taken: set[str] = set()
-    for among in matching(session, Action.purchase_order_id, orders):
-        taken |= set(session.scalars(select(Action.purchase_order_id).where(Action.brand_id == brand_id, among)))
+    order_key = "purchase_order_id"
+    recorded = by_unique_key(session, ACTIONS, {"brand_id": brand_id}, order_key, orders, [order_key])
+    taken: set[str] = {row[0] for row in recorded}
     existing = _stored(session, brand_id, sorted({a.idempotency_key for a in actions}))
     results: list[ActionResult | ActionError | None] = [None] * len(actions)
     first_index: dict[str, int] = {}
@@ -214,13 +215,9 @@ def record_actions(
 
 def _stored(session: Session, brand_id: int, keys: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Idempotency key → (body hash, result) of the brand's recorded actions among `keys`."""
-    stored = {}
-    for among in matching(session, Action.idempotency_key, keys):
-        for key, body_hash, body in session.execute(
-            select(Action.idempotency_key, Action.body_hash, Action.result).where(Action.brand_id == brand_id, among)
-        ).tuples():
-            stored[key] = (body_hash, body)
-    return stored
+    columns = ["idempotency_key", "body_hash", "result"]
+    rows = by_unique_key(session, ACTIONS, {"brand_id": brand_id}, "idempotency_key", keys, columns)
+    return {key: (body_hash, body) for key, body_hash, body in rows}
 
 
 def _conflict(index: int, key: str) -> ActionError:

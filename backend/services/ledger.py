@@ -118,6 +118,35 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     )
 
 
+def by_unique_key(
+    session: Session, table: Table, fixed: dict[str, Any], column: str, values: Sequence[Any], selected: list[str]
+) -> list[Any]:
+    """Rows where the `fixed` columns equal their values and `column` is one of `values` (a unique key).
+
+    NOTE: on PostgreSQL each value is one LATERAL probe of the unique index, so the plan stays an index lookup
+    whatever the statistics say. `col = ANY(array)` on a table that grew since its last ANALYZE (autovacuum off,
+    or a burst of inserts) was planned as a scan of every row of the brand, and cost grew with the table.
+    """
+    if not values:
+        return []
+    if not is_postgres(session):
+        rows: list[Any] = []
+        cols = [table.c[c] for c in selected]
+        where = [table.c[k] == v for k, v in fixed.items()]
+        for part in chunks(values):
+            rows += session.execute(select(*cols).where(*where, table.c[column].in_(list(part)))).all()
+        return rows
+    params: dict[str, Any] = {f"f{i}": v for i, v in enumerate(fixed.values())}
+    params["values"] = pg_array(table, column, list(values))
+    conds = [f'"{k}" = :f{i}' for i, k in enumerate(fixed)] + [f'"{column}" = v.value']
+    names = ", ".join(f'"{c}"' for c in selected)
+    query = text(
+        f"SELECT x.* FROM unnest(CAST(:values AS {pg_type(table, column)}[])) AS v(value) CROSS JOIN LATERAL "
+        f'(SELECT {names} FROM "{table.name}" WHERE {" AND ".join(conds)} LIMIT 1) AS x'
+    )
+    return list(session.execute(query.columns(*(table.c[c] for c in selected)), params).all())
+
+
 def ensure_and_lock(
     session: Session, table: Table, key_cols: list[str], keys: list[tuple[Any, ...]], defaults: dict[str, Any]
 ) -> list[Any]:
