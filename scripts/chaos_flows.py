@@ -31,6 +31,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from sqlalchemy import text
 
+from backend.services import siwe
+
 PROBLEM_JSON = "application/problem+json"
 OFFER_COST_TOKENS = 10
 QR_REWARD = 3 * 10**18  # base units per claim
@@ -166,22 +168,7 @@ def _problem_code(r: httpx.Response) -> str | None:
 
 
 def siwe_message(address: str, nonce: dict[str, Any]) -> str:
-    issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    domain = nonce["domain"]
-    return "\n".join(
-        [
-            f"{domain} wants you to sign in with your Ethereum account:",
-            address,
-            "",
-            "Sign in to Loyalty.",
-            "",
-            f"URI: http://{domain}",
-            "Version: 1",
-            f"Chain ID: {nonce['chain_id']}",
-            f"Nonce: {nonce['nonce']}",
-            f"Issued At: {issued}",
-        ]
-    )
+    return siwe.message_text(nonce["domain"], address, nonce["chain_id"], nonce["nonce"])
 
 
 def _sign_text(account: LocalAccount, message: str) -> str:

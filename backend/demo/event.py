@@ -29,6 +29,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from backend.services import siwe
+
 BULK = 500
 SINGLE_ACTIONS = 20
 QR_CODES = 12
@@ -349,21 +351,7 @@ class DemoEvent:
                 json={"title": "Free flat white", "cost": "10", "stock": 100},
             )
             nonce = self._call("POST", "/v1/auth/siwe/nonce")
-            issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            message = "\n".join(
-                [
-                    f"{nonce['domain']} wants you to sign in with your Ethereum account:",
-                    shopper.address,
-                    "",
-                    "Sign in to Loyalty.",
-                    "",
-                    f"URI: http://{nonce['domain']}",
-                    "Version: 1",
-                    f"Chain ID: {nonce['chain_id']}",
-                    f"Nonce: {nonce['nonce']}",
-                    f"Issued At: {issued}",
-                ]
-            )
+            message = siwe.message_text(nonce["domain"], shopper.address, nonce["chain_id"], nonce["nonce"])
             signature = "0x" + bytes(shopper.sign_message(encode_defunct(text=message)).signature).hex()
             session = self._call("POST", "/v1/auth/siwe/verify", json={"message": message, "signature": signature})
             headers = {"Authorization": f"Bearer {session['access_token']}"}

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Gauge
 from pydantic import ValidationError
 from sqlalchemy import Row, Table, bindparam, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -34,6 +35,7 @@ from backend.services.actions import ActionError, ActionResult, record_actions
 from backend.services.ledger import bulk_insert, is_postgres, json_text, lock_for_writing
 
 log = logging.getLogger("loyalty.imports")
+WAITING = Gauge("loyalty_import_actions_waiting", "Actions of accepted bulk imports not recorded yet")
 IMPORTS: Table = ActionImport.__table__  # type: ignore[assignment]
 INBOX: Table = ActionInboxItem.__table__  # type: ignore[assignment]
 CHUNK = 2_000  # actions recorded per transaction
@@ -148,6 +150,7 @@ def process_next(sessions: sessionmaker[Session], chunk: int = CHUNK) -> bool:
             # rolled back as a whole; each action is then recorded alone, exactly as if sent one by one.
             session.rollback()
             import_id = imported.id
+    log.warning("import %s: a chunk lost a race; recording its %d actions one by one", import_id, len(items))
     for item in items:
         _record_alone(sessions, import_id, item)
     return True
@@ -165,7 +168,9 @@ def process_for(sessions: sessionmaker[Session], budget_s: float, chunk: int = C
 def backlog(session: Session) -> int:
     """Accepted actions not yet recorded."""
     waiting = select(func.coalesce(func.sum(IMPORTS.c.total - IMPORTS.c.processed), 0))
-    return int(session.scalar(waiting.where(IMPORTS.c.state == "accepted")) or 0)
+    count = int(session.scalar(waiting.where(IMPORTS.c.state == "accepted")) or 0)
+    WAITING.set(count)
+    return count
 
 
 def _claim(session: Session) -> ActionImport | None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from backend.api.deps import ContainerDep
+from backend.services import action_imports
 from backend.services.minting.aggregator import pending_groups
 
 router = APIRouter(tags=["metrics"])
@@ -16,6 +17,7 @@ def metrics(container: ContainerDep) -> Response:
     try:
         with container.uow() as uow:
             pending_groups(uow.session)  # NOTE: refreshes the pending gauges from the database at scrape time
+            action_imports.backlog(uow.session)  # and the bulk-import backlog gauge
     except Exception:  # a scrape must still answer while the database is down
         pass
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -181,3 +181,11 @@ def test_a_brands_imports_are_recorded_one_after_another(shop: Shop) -> None:
     assert refund["status"] == "created", refund  # the purchase of the earlier import was recorded first
     assert results(shop, first["id"])["items"][0]["status"] == "created"
     assert sum(credited(shop).values()) == 0
+
+
+def test_metrics_show_the_import_backlog(shop: Shop) -> None:
+    shop.promote({"name": "base", "rules": [RATE]})
+    submit(shop, [purchase(f"m{i}", amount="1") for i in range(4)])
+    assert "loyalty_import_actions_waiting 4.0" in shop.client.get("/metrics").text
+    record_all(shop)
+    assert "loyalty_import_actions_waiting 0.0" in shop.client.get("/metrics").text

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import Container
+from backend.services import siwe
 from backend.services.minting.pipeline import build_pipeline
 from backend.services.minting.token_views import TokenViews
 from backend.services.redemptions import settlement
@@ -34,22 +35,7 @@ def siwe_message(
     issued_at: datetime | None = None,
     expiration: datetime | None = None,
 ) -> str:
-    issued = (issued_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    lines = [
-        f"{domain} wants you to sign in with your Ethereum account:",
-        address,
-        "",
-        "Sign in to Loyalty.",
-        "",
-        f"URI: http://{domain}",
-        "Version: 1",
-        f"Chain ID: {chain_id}",
-        f"Nonce: {nonce}",
-        f"Issued At: {issued}",
-    ]
-    if expiration is not None:
-        lines.append(f"Expiration Time: {expiration.strftime('%Y-%m-%dT%H:%M:%S.000Z')}")
-    return "\n".join(lines)
+    return siwe.message_text(domain, address, chain_id, nonce, issued_at=issued_at, expiration=expiration)
 
 
 @dataclass

@@ -17,3 +17,10 @@ def test_beat_schedules_every_step_and_each_task_is_registered() -> None:
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert set(STEP_TASKS.values()) <= scheduled
     assert set(STEP_TASKS.values()) <= set(app.tasks)
+
+
+def test_beat_schedules_bulk_imports_and_the_task_is_registered() -> None:
+    import backend.worker.import_tasks  # noqa: F401 - registers the task
+
+    assert app.conf.beat_schedule["actions-imports"]["task"] == "loyalty.actions.imports"
+    assert "loyalty.actions.imports" in app.tasks

@@ -19,21 +19,8 @@ ACCOUNT = Account.from_key("0x" + "11" * 32)
 def message(
     *, domain: str = DOMAIN, chain: int = CHAIN, address: str = ACCOUNT.address, expires: datetime | None = None
 ) -> str:
-    lines = [
-        f"{domain} wants you to sign in with your Ethereum account:",
-        address,
-        "",
-        "Sign in to Loyalty.",
-        "",
-        f"URI: http://{domain}",
-        "Version: 1",
-        f"Chain ID: {chain}",
-        "Nonce: abcdef0123456789",
-        "Issued At: 2026-01-01T11:59:00.000Z",
-    ]
-    if expires:
-        lines.append(f"Expiration Time: {expires.strftime('%Y-%m-%dT%H:%M:%S.000Z')}")
-    return "\n".join(lines)
+    issued = datetime(2026, 1, 1, 11, 59, tzinfo=UTC)
+    return siwe.message_text(domain, address, chain, "abcdef0123456789", issued_at=issued, expiration=expires)
 
 
 def sign(text: str, account: object = ACCOUNT) -> str:
