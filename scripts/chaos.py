@@ -296,25 +296,10 @@ class Load:
         self, path: str, headers: dict[str, str], payload: Any, raw: bytes | None = None
     ) -> tuple[httpx.Response, bool]:
         """POST with retries on lost connections and back-pressure; (response, whether it was retried)."""
-        retried = False
-        for attempt in range(10):
-            try:
-                if raw is not None:
-                    r = self.client().post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
-                else:
-                    r = self.client().post(path, json=payload, headers=headers)
-            except httpx.TransportError:  # an API worker was killed mid-request: retry (same key)
-                retried = True
-                time.sleep(0.2 * (attempt + 1))
-                continue
-            if r.status_code in (429, 503):  # back-pressure is allowed; retry the same request
-                retried = True
-                time.sleep(0.3)
-                continue
-            with self.tally.lock:
-                self.tally.statuses[r.status_code] += 1
-            return r, retried
-        raise RuntimeError("API unreachable")
+        kw: dict[str, Any] = {"json": payload, "headers": headers}
+        if raw is not None:
+            kw = {"content": raw, "headers": {**headers, "Content-Type": "application/json"}}
+        return chaos_flows.request_with_retries(self.client(), "POST", path, self.tally.lock, self.tally.statuses, **kw)
 
     def accept(self, brand: dict[str, Any], body: dict[str, Any], result: dict[str, Any]) -> None:
         with self.tally.lock:

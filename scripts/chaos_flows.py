@@ -39,6 +39,39 @@ QR_REWARD = 3 * 10**18  # base units per claim
 EXPIRING_AFTER_S = 12  # the expiring campaign's codes are claimed only after this
 
 
+# --- HTTP under faults ----------------------------------------------------------------------------------------
+
+
+def request_with_retries(
+    http: httpx.Client,
+    method: str,
+    path: str,
+    lock: threading.Lock,
+    statuses: Counter[int],
+    *,
+    attempts: int = 10,
+    **kw: Any,
+) -> tuple[httpx.Response, bool]:
+    """A request retried (same body, so same idempotency key) on lost connections and back-pressure (429/503);
+    the final status is tallied. Returns (response, whether it was retried)."""
+    retried = False
+    for attempt in range(attempts):
+        try:
+            r = http.request(method, path, **kw)
+        except httpx.TransportError:  # an API worker was killed mid-request
+            retried = True
+            time.sleep(0.25 * (attempt + 1))
+            continue
+        if r.status_code in (429, 503):  # back-pressure is allowed; retry the same request
+            retried = True
+            time.sleep(0.4)
+            continue
+        with lock:
+            statuses[r.status_code] += 1
+        return r, retried
+    raise RuntimeError(f"API unreachable: {method} {path}")
+
+
 # --- setup ---------------------------------------------------------------------------------------------------
 
 
@@ -244,22 +277,7 @@ class Redeemers:
             list(pool.map(self.serve, self.shoppers))
 
     def _call(self, http: httpx.Client, method: str, path: str, **kw: Any) -> tuple[httpx.Response, bool]:
-        retried = False
-        for attempt in range(8):
-            try:
-                r = http.request(method, path, **kw)
-            except httpx.TransportError:  # an API worker was killed mid-request
-                retried = True
-                time.sleep(0.3 * (attempt + 1))
-                continue
-            if r.status_code in (429, 503):
-                retried = True
-                time.sleep(0.5)
-                continue
-            with self.tally.lock:
-                self.tally.statuses[r.status_code] += 1
-            return r, retried
-        raise RuntimeError(f"API unreachable: {method} {path}")
+        return request_with_retries(http, method, path, self.tally.lock, self.tally.statuses, attempts=8, **kw)
 
     def serve(self, shopper: Shopper) -> None:
         try:

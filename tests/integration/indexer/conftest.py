@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,3 +114,29 @@ def mirrored_transfers(container: Container) -> set[tuple[str, int, str, str, st
 def mirrored_count(container: Container) -> int:
     with container.engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM idx_transfers")).scalar_one())
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def indexer_env(container: Container, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+    env.update(
+        LOYALTY_ENV="test",
+        LOYALTY_DATABASE_URL=container.settings.database_url,
+        LOYALTY_RPC_URLS=container.settings.rpc_urls,
+        LOYALTY_DEPLOYMENTS_DIR=str(container.settings.deployments_dir),
+        LOYALTY_INDEXER_POLL_S="0.05",
+        **extra,
+    )
+    return env
+
+
+def start(container: Container, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "indexer", "run", *args],
+        cwd=REPO,
+        env=indexer_env(container, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,40 +14,19 @@ import pytest
 from backend.bootstrap import Container
 from indexer.cli import EXIT_REORG_BEYOND_DEPTH, KILL_BEFORE_COMMIT_ENV
 from tests.integration.indexer.conftest import (
+    REPO,
     batch_mint,
     canonical_transfers,
+    indexer_env,
     mirrored_count,
     mirrored_transfers,
     new_brand_token,
     random_wallet,
+    start,
 )
 from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
-REPO = Path(__file__).resolve().parents[3]
-
-
-def indexer_env(container: Container, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
-    env.update(
-        LOYALTY_ENV="test",
-        LOYALTY_DATABASE_URL=container.settings.database_url,
-        LOYALTY_RPC_URLS=container.settings.rpc_urls,
-        LOYALTY_DEPLOYMENTS_DIR=str(container.settings.deployments_dir),
-        LOYALTY_INDEXER_POLL_S="0.05",
-        **extra,
-    )
-    return env
-
-
-def start(container: Container, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "indexer", "run", *args],
-        cwd=REPO,
-        env=indexer_env(container, **extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
 
 
 def test_sigkill_anywhere_then_restart_gives_no_gap_and_no_duplicate(

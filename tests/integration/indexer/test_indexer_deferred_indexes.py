@@ -22,8 +22,8 @@ from tests.integration.indexer.conftest import (
     mirrored_transfers,
     new_brand_token,
     random_wallet,
+    start,
 )
-from tests.integration.indexer.test_indexer_crash_restart import start
 from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
