@@ -412,15 +412,7 @@ def measure(
         f"  singles: {load.per_s():,.0f}/s p50 {load.pct(0.5):.1f} ms p99 {load.pct(0.99):.1f} ms "
         f"statuses {dict(load.statuses)} {load.sample_error[:200]}"
     )
-    bodies = [
-        http_request(
-            "POST",
-            "/v1/actions:batch",
-            json.dumps({"actions": [action(f"{run}b{n}", i) for i in range(BATCH)]}).encode(),
-            json_headers,
-        )
-        for n in range(max(1, bulk // BATCH))
-    ]
+    bodies = bulk_bodies(f"{run}b", bulk, json_headers)
     say(f"  bulk: {len(bodies)} × {BATCH} actions, {bulk_parallel} in parallel ...")
     before = meter.snapshot()
     batch = run_load(port, lambda n: bodies[n], len(bodies), bulk_parallel, 300)
@@ -429,15 +421,7 @@ def measure(
     say(f"  bulk: {batch.per_s(BATCH):,.0f} actions/s statuses {dict(batch.statuses)} {batch.sample_error[:200]}")
     # Bulk imports: the same bodies with `Prefer: respond-async` (new keys): accepted (202) into the inbox, then
     # recorded by a worker (here `action_imports.process_for` in this process, as `loyalty ledger imports` does).
-    async_bodies = [
-        http_request(
-            "POST",
-            "/v1/actions:batch",
-            json.dumps({"actions": [action(f"{run}a{n}", i) for i in range(BATCH)]}).encode(),
-            {**json_headers, "Prefer": "respond-async"},
-        )
-        for n in range(max(1, bulk // BATCH))
-    ]
+    async_bodies = bulk_bodies(f"{run}a", bulk, {**json_headers, "Prefer": "respond-async"})
     say(f"  bulk import: {len(async_bodies)} × {BATCH} actions, {bulk_parallel} in parallel ...")
     before = meter.snapshot()
     imported = run_load(port, lambda n: async_bodies[n], len(async_bodies), bulk_parallel, 300)
@@ -474,6 +458,19 @@ def measure(
         "single_projected_per_s_2_cores": _projection(single_cpu),
         "bulk_projected_per_s_2_cores": _projection(bulk_cpu),
     }
+
+
+def bulk_bodies(prefix: str, actions: int, headers: dict[str, str]) -> list[bytes]:
+    """`POST /v1/actions:batch` requests of BATCH new actions each (keys and orders start with `prefix`)."""
+    return [
+        http_request(
+            "POST",
+            "/v1/actions:batch",
+            json.dumps({"actions": [action(f"{prefix}{n}", i) for i in range(BATCH)]}).encode(),
+            headers,
+        )
+        for n in range(max(1, actions // BATCH))
+    ]
 
 
 def record_imports(db_url: str) -> dict[str, Any]:

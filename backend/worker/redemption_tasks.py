@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from backend.services.redemptions import settlement
 from backend.worker.celery_app import app
-from backend.worker.indexer_tasks import container
+from backend.worker.container import worker_container
 
 
 @app.task(name="loyalty.redemptions.settle")
 def settle() -> bool:
-    return bool(settlement(container()).settle())
+    return bool(settlement(worker_container()).settle())

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 
-from celery.signals import worker_process_shutdown
-
-from backend.bootstrap import Container, bootstrap
 from backend.services.minting.pipeline import MintingPipeline, build_pipeline
 from backend.worker.celery_app import app
+from backend.worker.container import worker_container
 
 log = logging.getLogger("loyalty.worker")
-_lock = threading.Lock()
-_container: Container | None = None
 
 
 def pipeline() -> MintingPipeline:
-    """One container per worker process, built on first use (after fork), without migrating or deploying."""
-    global _container
-    with _lock:
-        if _container is None:
-            _container = bootstrap(run_migrations=False, deploy=False)
-    return build_pipeline(_container)
-
-
-@worker_process_shutdown.connect
-def _close(**_: object) -> None:
-    if _container is not None:
-        _container.close()
+    return build_pipeline(worker_container())
 
 
 @app.task(name="loyalty.pipeline.build")

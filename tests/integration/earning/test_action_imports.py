@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -189,3 +190,24 @@ def test_metrics_show_the_import_backlog(shop: Shop) -> None:
     assert "loyalty_import_actions_waiting 4.0" in shop.client.get("/metrics").text
     record_all(shop)
     assert "loyalty_import_actions_waiting 0.0" in shop.client.get("/metrics").text
+
+
+def test_the_embedded_runner_records_imports(shop: Shop) -> None:
+    from backend.runner import EmbeddedRunner, background_tasks
+
+    shop.promote({"name": "base", "rules": [RATE]})
+    accepted = submit(shop, [purchase(f"e{i}", amount="1") for i in range(3)])
+    tasks = [t for t in background_tasks(shop.container) if t.name == "action-imports"]
+    assert len(tasks) == 1
+    runner = EmbeddedRunner(shop.container, tasks)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        state = "accepted"
+        while state != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state = shop.client.get(accepted["status_url"], headers=shop.headers).json()["state"]
+    finally:
+        runner.stop()
+    assert state == "done" and runner.errors == {}
+    assert sum(credited(shop).values()) == 3 * 10 * UNIT
