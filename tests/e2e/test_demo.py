@@ -40,6 +40,8 @@ def test_loyalty_demo_is_reconciled_audited_and_mints_nothing_twice(
     text = result.stdout
     assert result.exit_code == 0, (text, result.exception)
     assert "200 sent, 199 credited, 0 refused" in text  # the refund credits nothing
+    uploaded = re.search(r"refused; (\d+) uploaded as bulk imports", text)
+    assert uploaded and int(uploaded.group(1)) > 0, text  # one brand's bulk goes through the import path
     assert "duplicate refused: True, forged refused: True" in text
     assert re.search(r"redemption: +confirmed: 10 tokens burned gaslessly", text), text
     assert "mirror reconciled:  yes" in text and "; 0 differences)" in text
