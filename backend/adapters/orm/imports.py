@@ -1,7 +1,8 @@
 """Bulk action imports: a request's actions land in an inbox at once (202) and workers record them in order.
 
-`action_imports` is one accepted bulk request and its progress; `action_inbox` holds its actions (canonical JSON,
-validated at the boundary) and, once recorded, each one's outcome, so the status URL can list every result.
+`action_imports` is one accepted bulk request and its progress; `action_inbox` holds its actions (JSON, validated
+at the boundary) and, once recorded, each one's outcome: the recorded action (whose stored result is the answer)
+or the problem, so the results URL can list every result.
 """
 
 from __future__ import annotations
@@ -45,4 +46,5 @@ class ActionInboxItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)  # the validated action as JSON
     status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the action, or a problem
+    action_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # created / replayed: `actions.public_id`
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # error: the problem document

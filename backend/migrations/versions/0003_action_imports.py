@@ -37,7 +37,8 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("status", sa.String(16)),
-        sa.Column("outcome", sa.JSON()),
+        sa.Column("action_id", sa.String(32)),
+        sa.Column("problem", sa.JSON()),
         sa.UniqueConstraint("import_id", "position", name="uq_action_inbox_import_id_position"),
     )
 
