@@ -104,6 +104,18 @@ def find(session: Session, brand_id: int, public_id: str) -> ActionImport:
     return imported
 
 
+def listing(session: Session, brand_id: int, state: str | None, before: int | None, limit: int) -> dict[str, Any]:
+    """A brand's imports, newest first, a page at a time (`before`: the `cursor` of the previous page)."""
+    query = select(ActionImport).where(ActionImport.brand_id == brand_id)
+    if state is not None:
+        query = query.where(ActionImport.state == state)
+    if before is not None:
+        query = query.where(ActionImport.id < before)
+    rows = list(session.scalars(query.order_by(ActionImport.id.desc()).limit(limit)))
+    cursor = rows[-1].id if len(rows) == limit else None
+    return {"items": [summary(row) for row in rows], "cursor": cursor}
+
+
 def results(session: Session, imported: ActionImport, after: int, limit: int) -> dict[str, Any]:
     """A page of per-action outcomes in request order (`index` > `after`); unrecorded actions are `queued`."""
     rows = session.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -111,6 +111,17 @@ def create_actions(
             counts["error"] += 1
             out.append({"index": index, "status": "error", "problem": _problem(result.error)})
     return FastJSONResponse({**counts, "results": out})
+
+
+@router.get("/v1/action-imports", summary="The brand's action imports, newest first")
+def list_imports(
+    session: SessionDep,
+    principal: Writer,
+    state: Annotated[Literal["accepted", "done"] | None, Query(description="only imports in this state")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="`cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> FastJSONResponse:
+    return FastJSONResponse(action_imports.listing(session, _brand_of(principal), state, cursor, limit))
 
 
 @router.get("/v1/action-imports/{import_id}", summary="An action import's progress and counts")

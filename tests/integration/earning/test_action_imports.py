@@ -211,3 +211,18 @@ def test_the_embedded_runner_records_imports(shop: Shop) -> None:
         runner.stop()
     assert state == "done" and runner.errors == {}
     assert sum(credited(shop).values()) == 3 * 10 * UNIT
+
+
+def test_a_brand_lists_its_own_imports_newest_first(shop: Shop) -> None:
+    ids = [submit(shop, [purchase(f"l{n}", amount="1")])["id"] for n in range(3)]
+    _, other = create_brand(shop.client, "other")
+    submit(shop, [purchase("theirs")], headers=key_headers(other))
+    first = shop.client.get("/v1/action-imports", params={"limit": 2}, headers=shop.headers).json()
+    assert [i["id"] for i in first["items"]] == ids[:0:-1] and first["cursor"]
+    rest = shop.client.get("/v1/action-imports", params={"cursor": first["cursor"]}, headers=shop.headers).json()
+    assert [i["id"] for i in rest["items"]] == ids[:1] and rest["cursor"] is None
+    record_all(shop)
+    done = shop.client.get("/v1/action-imports", params={"state": "done"}, headers=shop.headers).json()
+    assert {i["id"] for i in done["items"]} == set(ids)  # never the other brand's
+    bad = shop.client.get("/v1/action-imports", params={"state": "lost"}, headers=shop.headers)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
