@@ -47,6 +47,7 @@ SHARED = {
     ("GET", "/v1/brands"),  # filtered to the caller's brand
     ("POST", "/v1/actions"),  # the brand comes from the credentials
     ("POST", "/v1/actions:batch"),
+    ("GET", "/v1/action-imports"),  # the caller's brand's imports only: see test_action_imports
     ("POST", "/v1/qr/campaigns"),
     ("GET", "/v1/qr/campaigns"),
     ("GET", "/v1/gdpr/export"),  # scoped inside: see test_notif_gdpr
