@@ -17,6 +17,10 @@ class LoyaltyError(Exception):
         self.extra = extra
         super().__init__(self.detail)
 
+    def fields(self) -> dict[str, Any]:
+        """The problem's core fields, for one item's error inside a larger answer (a bulk request's results)."""
+        return {"status": self.status, "code": self.code, "title": self.title, "detail": self.detail}
+
 
 class NotFound(LoyaltyError):
     status = 404

@@ -40,7 +40,7 @@ class RateLimitMiddleware:
         settings = container.settings
         self.limiter = RateLimiter(container.redis, settings.rate_limit_window_s)
         self.settings = settings
-        self._async_redis: tuple[asyncio.AbstractEventLoop, CoalescedCounter] | None = None
+        self._counters: tuple[asyncio.AbstractEventLoop, CoalescedCounter] | None = None
 
     def _buckets(self, scope: Scope) -> list[tuple[str, int]]:
         settings = self.settings
@@ -130,13 +130,13 @@ class RateLimitMiddleware:
         if keyed is None:
             return None
         loop = asyncio.get_running_loop()
-        if self._async_redis is None or self._async_redis[0] is not loop:
+        if self._counters is None or self._counters[0] is not loop:
             try:
                 client = redis.asyncio.Redis(**keyed.client.connection_pool.connection_kwargs)
             except TypeError:  # a connection option the asyncio client lacks: keep the sync client
                 return None
-            self._async_redis = (loop, CoalescedCounter(client))
-        return self._async_redis[1]
+            self._counters = (loop, CoalescedCounter(client))
+        return self._counters[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS:

@@ -2,7 +2,7 @@
 
 `POST /v1/actions:batch` with `Prefer: respond-async` validates every action at the boundary (422 otherwise,
 nothing stored), writes them to `action_inbox` in one COPY and answers 202 with a status URL. Workers (Celery
-task, embedded runner, `loyalty actions process-imports`) then record them with the same `record_actions` as
+task, embedded runner, `loyalty ledger imports`) then record them with the same `record_actions` as
 the synchronous endpoints, a chunk per transaction, and the chunk's outcomes are written in that same
 transaction: a crash between chunks loses nothing and records nothing twice (a chunk is either wholly recorded
 with its outcomes or not at all, and idempotency keys guard against everything else).
@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 from pydantic import ValidationError
-from sqlalchemy import Row, Table, bindparam, exists, func, select, text, update
+from sqlalchemy import Table, bindparam, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -31,7 +31,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
 from backend.domain.actions import ActionIn
-from backend.errors import InvalidInput, LoyaltyError, NotFound
+from backend.errors import InvalidInput, NotFound
 from backend.services.actions import ActionError, ActionResult, record_actions
 from backend.services.ledger import bulk_insert, is_postgres, json_text, lock_for_writing
 
@@ -78,7 +78,7 @@ def accept(session: Session, brand_id: int, actions: Sequence[ActionIn]) -> Acti
     return imported
 
 
-def summary(imported: ActionImport | Row[Any]) -> dict[str, Any]:
+def summary(imported: ActionImport) -> dict[str, Any]:
     path = f"/v1/action-imports/{imported.public_id}"
     return {
         "id": imported.public_id,
@@ -235,13 +235,13 @@ def _record(session: Session, imported: ActionImport, items: list[_Item]) -> Non
             valid.append(i)
         except ValidationError as exc:  # NOTE: only if validation rules changed since the action was accepted
             error = InvalidStoredAction(str(exc.errors()[0].get("msg", "invalid")))
-            outcomes[i] = Outcome("error", None, _problem(error))
+            outcomes[i] = Outcome("error", None, error.fields())
     for i, result in zip(valid, record_actions(session, imported.brand_id, actions), strict=True):
         if isinstance(result, ActionResult):
             outcomes[i] = Outcome(result.status, str(result.body["action_id"]), None)
         else:
             assert isinstance(result, ActionError)
-            outcomes[i] = Outcome("error", None, _problem(result.error))
+            outcomes[i] = Outcome("error", None, result.error.fields())
     done = [o for o in outcomes if o is not None]
     _store(session, [item.id for item in items], done)
     counts = {"created": 0, "replayed": 0, "error": 0}
@@ -301,7 +301,3 @@ def _store(session: Session, ids: list[int], outcomes: list[Outcome]) -> None:
         )
         return
     session.execute(update(INBOX).where(INBOX.c.id == bindparam("item_id")), rows)
-
-
-def _problem(error: LoyaltyError) -> dict[str, Any]:
-    return {"status": error.status, "code": error.code, "title": error.title, "detail": error.detail}

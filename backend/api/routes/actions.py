@@ -14,7 +14,7 @@ from backend.api.deps import SessionDep
 from backend.api.json_response import FastJSONResponse
 from backend.bootstrap import Container
 from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
-from backend.errors import Forbidden, LoyaltyError
+from backend.errors import Forbidden
 from backend.services import action_imports
 from backend.services.action_batcher import action_batcher
 from backend.services.actions import ActionError, ActionResult, record_actions
@@ -48,10 +48,6 @@ def _with_retries(session: Session, work: Callable[[], T]) -> T:
             if attempt == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
-
-
-def _problem(error: LoyaltyError) -> dict[str, Any]:
-    return {"status": error.status, "code": error.code, "title": error.title, "detail": error.detail}
 
 
 @router.post(
@@ -109,7 +105,7 @@ def create_actions(
         else:
             assert isinstance(result, ActionError)
             counts["error"] += 1
-            out.append({"index": index, "status": "error", "problem": _problem(result.error)})
+            out.append({"index": index, "status": "error", "problem": result.error.fields()})
     return FastJSONResponse({**counts, "results": out})
 
 
