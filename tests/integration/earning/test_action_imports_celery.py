@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,15 +15,15 @@ from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_action_imports import ASYNC, results
 from tests.integration.earning.test_action_imports_kill import processed
 from tests.integration.earning.test_actions import RATE, purchase
+from tests.support import celery_worker
+from tests.support.celery_worker import kill, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[3]
 TOTAL = 8_000
 
 
 def start_worker(db_url: str, redis_url: str, prefix: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")},
+    settings = {
         "LOYALTY_ENV": "test",
         "LOYALTY_DATABASE_URL": db_url,
         "LOYALTY_RPC_URLS": "eth-tester://",
@@ -36,26 +31,7 @@ def start_worker(db_url: str, redis_url: str, prefix: str, tmp_path: Path) -> su
         "LOYALTY_REDIS_PREFIX": prefix,
         "LOYALTY_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
     }
-    command = [sys.executable, "-m", "celery", "-A", "backend.worker.celery_app", "worker"]
-    command += ["--concurrency", "1", "--loglevel", "WARNING"]
-    with open(tmp_path / "worker.log", "ab") as log:
-        return subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
-        )
-
-
-def kill(worker: subprocess.Popen[bytes]) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return celery_worker.start_worker(settings, tmp_path, "--concurrency", "1")
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -75,12 +51,12 @@ def test_celery_worker_killed_mid_import_then_restarted_records_each_action_once
     try:
         sender.send_task("loyalty.actions.imports", queue=f"{redis_prefix}pipeline")
         log = tmp_path / "worker.log"
-        assert wait_for(lambda: processed(shop) > 0, 120), log.read_text()[-3000:]
+        assert wait_for(lambda: processed(shop) > 0, 120, poll_s=0.05), log.read_text()[-3000:]
         kill(worker)
         assert processed(shop) < TOTAL, "the worker finished before it could be killed"
         worker = start_worker(db_url, redis_url, redis_prefix, tmp_path)
         sender.send_task("loyalty.actions.imports", queue=f"{redis_prefix}pipeline")
-        assert wait_for(lambda: processed(shop) == TOTAL, 120), log.read_text()[-3000:]
+        assert wait_for(lambda: processed(shop) == TOTAL, 120, poll_s=0.05), log.read_text()[-3000:]
     finally:
         kill(worker)
         sender.close()

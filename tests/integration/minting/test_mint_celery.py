@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support import celery_worker
 from tests.support.anvil import AnvilNode
+from tests.support.celery_worker import kill, wait_for
 from tests.support.mint_env import MintEnv, new_wallets
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[3]
 
 
 def start_worker(env: MintEnv, redis_url: str, redis_prefix: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
+    settings = {
         "LOYALTY_ENV": "test",
         "LOYALTY_DATABASE_URL": env.pg_url,
         "LOYALTY_RPC_URLS": env.node.url,
@@ -33,32 +30,8 @@ def start_worker(env: MintEnv, redis_url: str, redis_prefix: str, tmp_path: Path
         "LOYALTY_PIPELINE_POLL_S": "0.3",
         "LOYALTY_PIPELINE_SETTLE_POLL_S": "0.3",
     }
-    command = [sys.executable, "-m", "celery", "-A", "backend.worker.celery_app", "worker", "--beat"]
     schedule = tmp_path / f"beat-schedule-{time.monotonic_ns()}"  # a SIGKILLed beat may leave its file locked
-    command += ["--concurrency", "4", "--loglevel", "WARNING", "--schedule", str(schedule)]
-    with open(tmp_path / "worker.log", "ab") as log:
-        return subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,  # its own process group: SIGKILL reaches the pool children too
-        )
-
-
-def kill(worker: subprocess.Popen[bytes]) -> None:
-    os.killpg(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=10)
-
-
-def wait_for(predicate: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
+    return celery_worker.start_worker(settings, tmp_path, "--beat", "--concurrency", "4", "--schedule", str(schedule))
 
 
 @pytest.fixture
