@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     admin_email: str = "admin@example.com"  # first operator account, created at startup if missing
     admin_password: str = DEFAULT_ADMIN_PASSWORD  # its password (≥ 16 chars in production)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # request bodies above this get 413
+    max_json_depth: int = Field(default=64, ge=8, le=512)  # request bodies nested deeper ([ / {) get a 422 problem
+    rpc_max_batch: int = Field(default=100, ge=1, le=1000)  # POST /rpc (embedded chain): most calls in one batch
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)  # attempts before a webhook delivery is marked dead
     webhook_backoff_base_s: float = Field(default=10.0, gt=0)  # first webhook retry delay (doubles, jittered)
     webhook_backoff_max_s: float = Field(default=3600.0, gt=0)  # upper bound of one webhook retry delay, seconds

@@ -13,6 +13,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from backend.config import DEV_MNEMONIC
 from backend.errors import ChainUnavailable
+from backend.recursion_limit import clamp_recursion_limit
 
 EMBEDDED_SCHEME = "eth-tester://"
 RPC_TIMEOUT_S = 10
@@ -64,6 +65,7 @@ def embedded_tester(accounts: int = 10) -> Any:
     """A fresh in-process chain whose dev accounts match anvil's (same mnemonic), each funded."""
     from eth_tester import EthereumTester, PyEVMBackend
 
+    clamp_recursion_limit()  # importing eth-tester imports py-evm and py_ecc, which raise it
     # NOTE: anvil derives m/44'/60'/0'/0/i; eth-tester's default path (m/44'/60'/0'/i) funds other accounts.
     backend = PyEVMBackend.from_mnemonic(DEV_MNEMONIC, num_accounts=accounts, hd_path="m/44'/60'/0'/0")
     return EthereumTester(backend=backend, auto_mine_transactions=True)
