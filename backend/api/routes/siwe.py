@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.shopper_auth import issue_session
+from backend.domain.siwe_message import MAX_MESSAGE_CHARS, MAX_RESOURCES, MAX_STATEMENT_CHARS, MAX_URI_CHARS
 from backend.services import rate_limit
 from backend.services import shoppers as shopper_service
 from backend.services import siwe as siwe_service
@@ -25,7 +26,14 @@ class NonceOut(BaseModel):
 
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(min_length=1, max_length=4000, description="the EIP-4361 message as signed")
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        description="the EIP-4361 message as signed: printable ASCII, LF line ends, `domain` this server's "
+        "`domain`, `URI` on this server's origin, a nonce from `POST /v1/auth/siwe/nonce`, `Issued At` not in "
+        f"the future; statement ≤ {MAX_STATEMENT_CHARS} and URIs ≤ {MAX_URI_CHARS} characters, ≤ {MAX_RESOURCES} "
+        "resources",
+    )
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191 personal_sign signature")
 
 
