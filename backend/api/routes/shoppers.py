@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from backend.api.auth import Principal, ensure_brand_access, require_scope
 from backend.api.deps import SessionDep
 from backend.api.routes.wallets_balances import checksummed
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
+from backend.domain import preferences as prefs
+from backend.domain.preferences import check_preferences
 from backend.domain.rules_amounts import TokenAmount
 from backend.domain.tiers import TierError, TierStatus, TierThresholds
 from backend.errors import InvalidInput
@@ -59,7 +61,11 @@ class ProfileOut(BaseModel):
 class ProfileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    preferences: dict[str, Any] | None = None
+    preferences: Annotated[dict[str, Any], AfterValidator(check_preferences)] | None = Field(
+        default=None,
+        description=f"free-form JSON: at most {prefs.MAX_DEPTH} levels, {prefs.MAX_ITEMS} keys/items per level, "
+        f"keys ≤ {prefs.MAX_KEY_CHARS} and strings ≤ {prefs.MAX_STRING_CHARS} characters, {prefs.MAX_BYTES} bytes",
+    )
     marketing_consent: bool | None = None
 
 
@@ -113,8 +119,9 @@ def my_profile(shopper: CurrentShopper, session: SessionDep) -> ProfileOut:
 @router.patch("/v1/me/profile", response_model=ProfileOut, summary="Change email, preferences or marketing consent")
 def update_my_profile(body: ProfileIn, shopper: CurrentShopper, session: SessionDep) -> ProfileOut:
     shopper_service.update_profile(session, shopper, **body.model_dump(exclude_unset=True))
+    out = _profile(session, shopper)  # NOTE: built before the commit: a request that cannot be answered changes nothing
     session.commit()
-    return _profile(session, shopper)
+    return out
 
 
 @router.get("/v1/shoppers/{wallet}/profile", response_model=ProfileOut, summary="A shopper's profile (own only)")
