@@ -1,7 +1,9 @@
 """The operator dashboard: the page (`/dashboard`), its JSON summary, a mirror reconcile, and `/rpc`.
 
 `POST /rpc` forwards JSON-RPC to the in-process chain (embedded default only), so auditors' tools and wallets
-outside the process can read it: `loyalty audit verify --rpc-url http://127.0.0.1:8000/rpc ...`.
+outside the process can read it: `loyalty audit verify --rpc-url http://127.0.0.1:8000/rpc ...`. Bodies that are
+not JSON-RPC get 400 problems carrying the JSON-RPC error (-32700 parse error, -32600 invalid request); a batch
+holds at most `LOYALTY_RPC_MAX_BATCH` calls (100).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from backend.api.auth import Principal, require_scope
 from backend.api.deps import ContainerDep, SessionDep
 from backend.errors import Forbidden, NotFound
 from backend.services import dashboard as dashboard_service
+from backend.services import rpc_passthrough
 
 router = APIRouter(tags=["dashboard"])
 STATIC = Path(__file__).resolve().parents[2] / "static"
@@ -62,10 +65,9 @@ def reconcile(container: ContainerDep, principal: Reader) -> dict[str, Any]:
 async def rpc(request: Request, container: ContainerDep) -> JSONResponse:
     if not container.chain.is_embedded:
         raise NotFound("the JSON-RPC passthrough exists only for the in-process chain; use your node's URL")
-    body = await request.json()
-    calls = body if isinstance(body, list) else [body]
+    calls, batched = rpc_passthrough.read_calls(await request.body(), container.settings.rpc_max_batch)
     answers = [await run_in_threadpool(_forward, container, call) for call in calls]
-    return JSONResponse(answers if isinstance(body, list) else answers[0])
+    return JSONResponse(answers if batched else answers[0])
 
 
 def _forward(container: ContainerDep, call: Any) -> dict[str, Any]:
