@@ -4,7 +4,11 @@ Authenticate with `?token=<JWT or lk_ API key>` or the subprotocols `bearer, <to
 headers on WebSockets); `Authorization` / `X-API-Key` headers work too. Admins see every brand (or one with
 `?brand_id=`), brand managers and brand API keys only their own. `?after=<event id>` first replays what
 followed that event (resume after a disconnect). Each message is one JSON event `{id, type, brand_id,
-created_at, data}`. Close codes: 4401 bad credentials, 4403 not allowed, 1013 too far behind (resume).
+created_at, data}`. Messages from the client are ignored (never parsed).
+
+Refusals complete the handshake, then close with a code and a reason (a bare HTTP 403 told clients nothing):
+4401 missing or invalid credentials, 4403 not allowed (role, or another brand's `brand_id`), 1008 invalid query
+parameters; 1013 too far behind (resume with `?after=`).
 """
 
 from __future__ import annotations
@@ -44,30 +48,51 @@ def _principal(container: Container, token: str) -> auth.Principal:
     return auth._from_jwt(container, token)
 
 
+async def _refuse(websocket: WebSocket, subprotocol: str | None, code: int, reason: str) -> None:
+    """Complete the handshake, then close with `code`: browsers see the code and reason, not a bare 403."""
+    await websocket.accept(subprotocol=subprotocol)
+    await websocket.close(code=code, reason=reason)
+
+
+def _query_int(value: str | None, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) < minimum:
+        raise ValueError
+    return int(value)
+
+
 @router.websocket("/v1/feed", name="feed")
 async def feed(
     websocket: WebSocket,
     token: str | None = Query(default=None),
-    brand_id: int | None = Query(default=None, ge=1),
-    after: int | None = Query(default=None, ge=0),
+    brand_id: str | None = Query(default=None, description="admins: one brand's events (a positive integer)"),
+    after: str | None = Query(default=None, description="replay the events after this id first"),
 ) -> None:
     container: Container = websocket.app.state.container
     raw, subprotocol = _credentials(websocket, token)
+    # NOTE: parsed here, not by FastAPI, whose refusal of a bad query parameter is a bare 403 before the handshake.
+    try:
+        brand = _query_int(brand_id, 1)
+        after_id = _query_int(after, 0)
+    except ValueError:
+        await _refuse(websocket, subprotocol, 1008, "brand_id must be a positive integer, after a non-negative one")
+        return
     if raw is None:
-        await websocket.close(code=4401, reason="missing credentials")
+        await _refuse(websocket, subprotocol, 4401, "missing credentials")
         return
     try:
         principal = await run_in_threadpool(_principal, container, raw)
     except LoyaltyError:
-        await websocket.close(code=4401, reason="invalid credentials")
+        await _refuse(websocket, subprotocol, 4401, "invalid credentials")
         return
     if principal.role not in FEED_ROLES:
-        await websocket.close(code=4403, reason="the feed is for admins, brand managers and brand API keys")
+        await _refuse(websocket, subprotocol, 4403, "the feed is for admins, brand managers and brand API keys")
         return
-    scope = brand_id
+    scope = brand
     if principal.role != "admin":
-        if brand_id is not None and brand_id != principal.brand_id:
-            await websocket.close(code=4403, reason=f"not allowed on brand {brand_id}")
+        if brand is not None and brand != principal.brand_id:
+            await _refuse(websocket, subprotocol, 4403, f"not allowed on brand {brand}")
             return
         scope = principal.brand_id
     await websocket.accept(subprotocol=subprotocol)
@@ -79,8 +104,8 @@ async def feed(
     receiver: asyncio.Future[Any] | None = None
     try:
         sent: set[int] = set()
-        if after is not None:
-            cursor = after
+        if after_id is not None:
+            cursor = after_id
             while True:
                 backlog = await run_in_threadpool(_backlog, container, cursor, scope, subscription.start)
                 for event in backlog:
