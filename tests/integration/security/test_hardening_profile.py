@@ -6,14 +6,22 @@ the profile and the GDPR export of the wallet answered 500 until the shopper ove
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from backend.adapters.chain.client import ChainClient
+from backend.api.app import create_app
 from backend.api.shopper_auth import issue_session
+from backend.bootstrap import bootstrap
 from backend.domain import preferences as prefs
+from backend.services.deployment import PlatformContracts
+from tests.conftest import make_settings, use_template
 from tests.integration.security.conftest import World
 
 WALLET = to_checksum_address("0x" + "5a" * 20)
@@ -73,3 +81,29 @@ def test_out_of_bounds_preferences_are_refused_and_change_nothing(
     export = client.get("/v1/gdpr/export", params={"wallet": WALLET}, headers=shopper)
     assert export.status_code == 200, export.text
     assert export.json()["tables"]["shoppers"][0]["preferences"] == before
+
+
+@pytest.fixture
+def pg_and_sqlite_client(
+    db_url: str, tmp_path: Path, shared_chain: tuple[ChainClient, PlatformContracts], sqlite_template: Path
+) -> Iterator[TestClient]:
+    use_template(db_url, sqlite_template)
+    chain, contracts = shared_chain
+    container = bootstrap(make_settings(db_url, tmp_path), chain=chain, deploy=False)
+    container.contracts = contracts
+    yield TestClient(create_app(container))
+    container.close()
+
+
+def test_a_refused_update_commits_nothing_on_either_database(pg_and_sqlite_client: TestClient) -> None:
+    client = pg_and_sqlite_client
+    container = client.app.state.container  # type: ignore[attr-defined]
+    token, _ = issue_session(container, WALLET, container.chain.chain_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    refused = client.patch(
+        "/v1/me/profile", json={"email": "first@example.com", "preferences": _nested(40)}, headers=headers
+    )
+    assert refused.status_code == 422, refused.text
+    with container.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM shoppers")).scalar_one() == 0
+    assert client.get("/v1/me/profile", headers=headers).json()["preferences"] == {}
