@@ -1,10 +1,7 @@
 """ASGI middleware: a body nested deeper than `LOYALTY_MAX_JSON_DEPTH` gets a 422 problem before any parsing.
 
 Every HTTP body is scanned, whatever its `Content-Type` (`POST /rpc` and FastAPI read JSON without one), before
-the action fast path, pydantic or the stdlib decoder see it. The scan is linear and runs in C (no regular
-expression, nothing to backtrack): escaped backslashes and quotes are dropped, everything but quotes and brackets
-is deleted, the pieces between quotes (string contents) are cut out, and the deepest point is a running sum over
-the brackets left.
+the action fast path, pydantic or the stdlib decoder see it. The scan (`json_depth`) is linear and runs in C.
 
 NOTE: CPython's JSON decoder recurses once per `[`/`{` on the C stack; with a recursion limit raised by a
 dependency, 100,000 nested `[` crashed the process (one unauthenticated request stopped minting).
@@ -12,34 +9,16 @@ dependency, 100,000 nested `[` crashed the process (one unauthenticated request 
 
 from __future__ import annotations
 
-from itertools import accumulate
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.problems import problem
+from backend.domain.json_nesting import json_depth
 from backend.errors import InvalidInput
-
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
-_DELTA = [0] * 256
-_DELTA[ord("[")] = _DELTA[ord("{")] = 1
-_DELTA[ord("]")] = _DELTA[ord("}")] = -1
 
 
 class JsonTooDeep(InvalidInput):
     code = "json-too-deep"
     title = "JSON nested too deeply"
-
-
-def json_depth(body: bytes) -> int:
-    """How deep `[`/`{` nest outside strings (an upper bound of what a JSON parser would recurse)."""
-    if body.count(b"[") + body.count(b"{") == 0:
-        return 0
-    # NOTE: `\\` first, so `\\"` keeps its closing quote; a backslash is only valid inside a string.
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    # Two adjacent quotes delimit no bracket and keep every other quote's parity: drop them before splitting.
-    structure = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
-    brackets = b"".join(structure.split(b'"')[::2]) if b'"' in structure else structure
-    return max(0, max(accumulate(map(_DELTA.__getitem__, brackets)), default=0))
 
 
 class JsonDepthMiddleware:

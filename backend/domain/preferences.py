@@ -56,3 +56,17 @@ def _check(value: Any, depth: int, where: str) -> None:
         if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS:
             raise ValueError(f"{where}: keys are strings of 1 to {MAX_KEY_CHARS} characters")
         _check(item, depth + 1, f"{where}.{key}")
+
+
+def readable_preferences(value: Any) -> dict[str, Any]:
+    """Stored preferences as the profile shows them: `{}` for a document stored before the bounds existed.
+
+    NOTE: such a document cannot be encoded in an answer; the GDPR export still carries it (as JSON text) and the
+    shopper's next update replaces it.
+    """
+    if not isinstance(value, dict):
+        return {}
+    try:
+        return check_preferences(value)
+    except (ValueError, RecursionError):
+        return {}

@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import Base
 from backend.adapters.orm.notifications import GdprRequest
+from backend.domain.json_nesting import json_depth
 
 WALLET_COLUMNS = ("wallet", "referrer", "holder", "used_by", "referred_by")
 OWN_WALLET_COLUMNS = ("wallet", "holder", "used_by")  # erasure: rows about the wallet, not about its referees
 PERSONAL_COLUMNS = ("email", "customer_id", "name", "display_name", "full_name", "phone", "preferences")
 SKIP_TABLES = frozenset({"gdpr_requests", "operator_users", "brands"})  # operators and brands are not shoppers
 ROW_LIMIT = 10_000
+EXPORT_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
+    if isinstance(value, dict | list):
+        text = json.dumps(value)
+        # NOTE: a document nested too deeply for the answer's encoder (stored before input was bounded) is
+        # exported as its JSON text: an export must never fail.
+        return value if json_depth(text.encode()) <= EXPORT_JSON_DEPTH else text
     return value
 
 

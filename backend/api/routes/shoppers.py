@@ -97,7 +97,7 @@ def _profile(session: SessionDep, wallet: str) -> ProfileOut:
     return ProfileOut(
         wallet=wallet,
         email=shopper.email,
-        preferences=shopper.preferences or {},
+        preferences=prefs.readable_preferences(shopper.preferences),
         marketing_consent=shopper.marketing_consent,
         marketing_consent_at=shopper.marketing_consent_at,
         tier=TierOut(**_tier(tiers.overall)),

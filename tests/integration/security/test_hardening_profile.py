@@ -6,6 +6,7 @@ the profile and the GDPR export of the wallet answered 500 until the shopper ove
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,23 @@ def test_a_refused_update_commits_nothing_on_either_database(pg_and_sqlite_clien
     with container.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM shoppers")).scalar_one() == 0
     assert client.get("/v1/me/profile", headers=headers).json()["preferences"] == {}
+
+
+def test_preferences_stored_before_the_bounds_do_not_break_the_profile_or_the_export(
+    world: World, shopper: dict[str, str]
+) -> None:
+    """A database that took a deep document before this fix: the profile and the export answer, the next update
+    replaces it."""
+    client: TestClient = world.client
+    assert client.patch("/v1/me/profile", json={"preferences": {}}, headers=shopper).status_code == 200
+    poisoned = json.dumps(_nested(1_000))
+    with world.container.engine.begin() as conn:
+        conn.execute(text("UPDATE shoppers SET preferences = :p WHERE wallet = :w"), {"p": poisoned, "w": WALLET})
+    profile = client.get("/v1/me/profile", headers=shopper)
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["preferences"] == {}
+    export = client.get("/v1/gdpr/export", params={"wallet": WALLET}, headers=shopper)
+    assert export.status_code == 200, export.text
+    assert export.json()["tables"]["shoppers"][0]["preferences"] == poisoned
+    replaced = client.patch("/v1/me/profile", json={"preferences": {"language": "it"}}, headers=shopper)
+    assert replaced.status_code == 200 and replaced.json()["preferences"] == {"language": "it"}

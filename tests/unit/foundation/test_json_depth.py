@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backend.api.json_depth import json_depth
+from backend.domain.json_nesting import json_depth
 
 
 @pytest.mark.parametrize(
