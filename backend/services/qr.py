@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 import qrcode
 import redis
-from eth_utils import is_address, to_checksum_address
 from PIL import Image
 from qrcode.image.svg import SvgPathImage
 from sqlalchemy import select, update
@@ -33,6 +32,7 @@ from backend.bootstrap import Container
 from backend.config import Settings
 from backend.domain import qr as codec
 from backend.domain.actions import ActionIn
+from backend.domain.addresses import parse_address
 from backend.domain.rules import FixedRule, PromotionSpec
 from backend.domain.rules_amounts import from_base_units
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
@@ -44,7 +44,6 @@ log = logging.getLogger("loyalty.qr")
 MAX_CODES_PER_REQUEST = 100_000
 IN_FLIGHT_TTL_S = 30  # how long a claim in progress holds its Redis reservation
 INFLIGHT, CLAIMED = "inflight:", "claimed:"  # Redis values: a claim in progress / committed
-ZERO_ADDRESS = "0x" + "0" * 40
 # Delete the reservation only if it is still ours (another claimant may hold it after our TTL ran out).
 _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -134,12 +133,6 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def checksum_wallet(raw: str) -> str:
-    if not isinstance(raw, str) or not is_address(raw) or int(raw, 16) == 0:
-        raise InvalidInput(f"not a valid wallet address: {raw!r}")
-    return to_checksum_address(raw)
-
-
 # --- campaigns ---------------------------------------------------------------------------------------------
 
 
@@ -206,7 +199,7 @@ def _fixed_reward_promotion(
     assert spec.reward_amount is not None
     pay_in: dict[str, object] = {}
     if spec.token_address:
-        token = checksum_wallet(spec.token_address)
+        token = parse_address(spec.token_address)
         if coalition_address and token == coalition_address:
             pay_in = {"pay_in_coalition": True}
         elif token != brand.token_address:
@@ -428,7 +421,7 @@ def claim(
         raise QrMalformed(str(exc)) from exc
     if now.timestamp() >= payload.expires_at:
         raise QrExpired(f"the code expired at {datetime.fromtimestamp(payload.expires_at, UTC).isoformat()}")
-    wallet = checksum_wallet(wallet)
+    wallet = parse_address(wallet)
     if admit is not None:
         admit(wallet)
     credit = credit or default_credit

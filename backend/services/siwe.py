@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.shoppers import SiweNonce
+from backend.domain.addresses import parse_address
 from backend.errors import InvalidInput, Unauthorized
 
 
@@ -123,8 +124,16 @@ def parse(message: str) -> siwe_lib.SiweMessage:
         raise SiweMalformed(f"cannot parse the message: {str(exc)[:200]}") from exc
 
 
+def _check_address_line(message: str) -> None:
+    """The account line (the second) is checked like every other address: 0x and a matching EIP-55 checksum."""
+    lines = message[:200].split("\n", 2)
+    if len(lines) > 1 and 40 <= len(lines[1]) <= 42 and lines[1].removeprefix("0x").isalnum():
+        parse_address(lines[1])  # InvalidAddress / InvalidAddressChecksum (422)
+
+
 def check_message(message: str, signature: str, *, domain: str, chain_id: int, now: datetime) -> siwe_lib.SiweMessage:
     """Everything about a signed message except its nonce: format, domain, chain, times, signer (no I/O)."""
+    _check_address_line(message)
     parsed = parse(message)
     if parsed.domain != domain:
         raise SiweWrongDomain(f"message is for {parsed.domain!r}, this server is {domain!r}")
