@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.adapters.cache import KeyedRedis
-from backend.adapters.orm.earning import Brand
+from backend.adapters.orm.earning import Brand, Promotion
 from backend.adapters.orm.qr import QrCampaign, QrClaim
 from backend.bootstrap import Container
 from backend.config import Settings
@@ -82,6 +82,16 @@ class QrCampaignInactive(Conflict):
 class QrCampaignExhausted(QrCampaignInactive):
     code = "qr-campaign-exhausted"
     title = "The QR campaign reached its maximum number of claims"
+
+
+class QrClaimEarnsNothing(Conflict):
+    code = "claim-earns-nothing"
+    title = "The claim would earn nothing; the code stays unclaimed"
+
+
+class QrPromotionPaysNothing(InvalidInput):
+    code = "qr-promotion-pays-nothing"
+    title = "The promotion pays nothing for a QR claim"
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ def create_campaign(
         if spec.token_address:
             raise InvalidInput("a promotion-backed campaign pays in the promotion's token; omit token_address")
         view = promotion_service.get_promotion(session, brand_id, spec.promotion_id)  # 404 unless the brand's
+        _ensure_pays_claims(view, now)
         promotion_id, token = view.promotion.id, view.version.token_address
     else:
         assert spec.reward_amount is not None
@@ -191,6 +202,20 @@ def create_campaign(
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _ensure_pays_claims(view: promotion_service.PromotionView, now: datetime) -> None:
+    """A claim is a `promotion` action: only a fixed rule on `promotion` actions pays it, within budget and time."""
+    rules = PromotionSpec.model_validate(view.version.definition)
+    if not any(isinstance(r, FixedRule) and "promotion" in r.action_types and r.amount > 0 for r in rules.rules):
+        raise QrPromotionPaysNothing(
+            f"promotion {view.promotion.id} has no fixed rule on `promotion` actions: its claims would earn nothing"
+        )
+    budget = view.promotion.budget
+    if budget is not None and view.promotion.spent >= budget:
+        raise QrPromotionPaysNothing(f"promotion {view.promotion.id} has spent its budget")
+    if rules.ends_at is not None and rules.ends_at <= now:
+        raise QrPromotionPaysNothing(f"promotion {view.promotion.id} has ended")
 
 
 def _fixed_reward_promotion(
@@ -520,4 +545,19 @@ def default_credit(session: Session, campaign: QrCampaign, wallet: str, payload:
     except IdempotencyConflict as exc:  # the action exists for another wallet: the code was claimed before
         raise QrAlreadyClaimed("this code was already claimed") from exc
     credits = result.body.get("credits", [])
-    return Credit(action_id=result.body["action_id"], amount=sum(int(c["amount"]) for c in credits))
+    amount = sum(int(c["amount"]) for c in credits)
+    if amount <= 0 and result.status == "created":
+        # NOTE: raised inside the claim's transaction: the claim row and the action roll back, the code stays usable.
+        reason = _nothing_reason(session, campaign.promotion_id, result.body)
+        raise QrClaimEarnsNothing(f"this claim would earn nothing ({reason}); the code was not used", reason=reason)
+    return Credit(action_id=result.body["action_id"], amount=amount)
+
+
+def _nothing_reason(session: Session, promotion_id: int, body: dict[str, object]) -> str:
+    reasons = body.get("no_credit_reasons")
+    if isinstance(reasons, list) and reasons and isinstance(reasons[0], dict):
+        return str(reasons[0].get("code", "no-credit"))
+    promotion = session.get(Promotion, promotion_id)
+    if promotion is not None and promotion.budget is not None and promotion.spent >= promotion.budget:
+        return "budget-exhausted"
+    return "promotion-pays-nothing"
