@@ -11,7 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import typer
-from eth_utils import is_hex_address, to_checksum_address
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +21,7 @@ from backend.audit.manifest_file import load_manifests, manifest_root
 from backend.audit.records import MirrorSnapshot
 from backend.audit.report import render, write_json
 from backend.audit.verifier import verify as run_checks
+from backend.domain.addresses import InvalidAddress, parse_address
 
 audit_app = typer.Typer(
     help="Auditor toolkit: explain every minted token from the chain and published manifests.",
@@ -32,9 +32,10 @@ EXIT_FINDINGS, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
 def _address(value: str, option: str) -> str:
-    if not is_hex_address(value) or int(value, 16) == 0:
-        raise AuditUsageError(f"{option} {value!r} is not a non-zero 20-byte hex address")
-    return to_checksum_address(value).lower()
+    try:
+        return parse_address(value).lower()
+    except InvalidAddress as exc:  # a wrong checksum too: the auditor typed another address than meant
+        raise AuditUsageError(f"{option} {value[:50]!r}: {exc.detail}") from exc
 
 
 def _progress(console: Console) -> Progress:
@@ -95,6 +96,8 @@ def _verify(
 ) -> int:
     if not factory and not tokens:
         raise AuditUsageError("give --factory ADDR or at least one --token ADDR")
+    factory_address = _address(factory, "--factory") if factory else None  # refused before any I/O
+    token_addresses = [_address(token, "--token") for token in tokens]
     rpc = JsonRpc(rpc_url)
     try:
         reader = ChainReader(rpc)
@@ -110,10 +113,10 @@ def _verify(
         if from_block > last:
             raise AuditUsageError(f"--from-block {from_block} is after the last block {last}")
         audited: dict[str, int | None] = {}
-        if factory:
-            audited.update(reader.factory_tokens(_address(factory, "--factory"), from_block, last))
-        for token in tokens:
-            audited.setdefault(_address(token, "--token"), None)
+        if factory_address:
+            audited.update(reader.factory_tokens(factory_address, from_block, last))
+        for token in token_addresses:
+            audited.setdefault(token, None)
         good, bad = load_manifests(manifests)
         batch_ids: dict[str, list[str]] = defaultdict(list)
         for mf in good:
@@ -158,6 +161,12 @@ def export(
     from backend.audit.export import export_manifests
     from backend.config import get_settings
 
+    if token is not None:
+        try:
+            token = _address(token, "--token")
+        except AuditUsageError as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
+            raise typer.Exit(EXIT_USAGE) from exc
     engine = make_engine(database_url or get_settings().database_url)
     try:
         from sqlalchemy.orm import sessionmaker

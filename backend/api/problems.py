@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3.exceptions import Web3RPCError
 
+from backend.domain.addresses import InvalidAddress, InvalidAddressChecksum
 from backend.errors import LoyaltyError
 
 PROBLEM_JSON = "application/problem+json"
@@ -51,6 +52,21 @@ def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
             }
         )
     return cleaned
+
+
+# pydantic error types raised by our own validators → the error whose code and title the problem carries
+# (when every error of the request is of that one type; otherwise `invalid-input`, each error keeping its type)
+VALIDATION_ERRORS: dict[str, type[LoyaltyError]] = {
+    "invalid_address": InvalidAddress,
+    "invalid_address_checksum": InvalidAddressChecksum,
+}
+
+
+def _validation_code(errors: list[dict[str, Any]]) -> tuple[str, str]:
+    types = {err["type"] for err in errors}
+    if len(types) == 1 and (only := types.pop()) in VALIDATION_ERRORS:
+        return VALIDATION_ERRORS[only].code, VALIDATION_ERRORS[only].title
+    return "invalid-input", "Invalid input"
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -106,14 +122,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(
-            422,
-            "invalid-input",
-            "Invalid input",
-            "the request did not validate",
-            request.url.path,
-            errors=_clean_errors(list(exc.errors())),
-        )
+        errors = _clean_errors(list(exc.errors()))
+        code, title = _validation_code(errors)
+        return problem(422, code, title, "the request did not validate", request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -5,31 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from eth_utils import is_address, to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
+from backend.domain.addresses import Address
 from backend.domain.rules_amounts import Money
 
-ZERO_ADDRESS = "0x" + "0" * 40
 MAX_BATCH = 10_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns; larger numbers are refused at the boundary, not by the DB
 
 
-@lru_cache(maxsize=65_536)  # POS traffic repeats wallets; checksumming is a keccak per call
-def checksum_wallet(value: str) -> str:
-    """A checksummed, non-zero EVM address (422 at the boundary otherwise)."""
-    if not is_address(value):
-        raise ValueError("not a valid EVM address")
-    address = to_checksum_address(value)
-    if int(address, 16) == 0:
-        raise ValueError("the zero address cannot earn")
-    return address
-
-
-Wallet = Annotated[StrictStr, Field(min_length=40, max_length=42), AfterValidator(checksum_wallet)]
+Wallet = Address  # a shopper's wallet: the one address type (backend.domain.addresses)
 Text = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")]
 
 

@@ -176,6 +176,34 @@ class Credit:
     token_address: str
 
 
+# Why an action earned nothing (stable codes, shown in the action's answer and the shopper's rewards view).
+NO_CREDIT_REASONS = (
+    "no-active-promotion",  # the brand has no live promotion (or not the one a `promotion` action names)
+    "promotion-not-started",
+    "promotion-ended",
+    "no-matching-rule",  # no rule of the promotion pays this action type
+    "currency-mismatch",  # rate rules pay purchases in other currencies
+    "amount-too-small",  # the rules' result rounds to zero
+    "not-first-purchase",
+    "already-referred",
+    "daily-cap-reached",
+    "wallet-cap-reached",
+    "budget-exhausted",
+)
+
+
+@dataclass(frozen=True)
+class NoCredit:
+    code: str  # one of NO_CREDIT_REASONS
+    promotion_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code}
+        if self.promotion_id is not None:
+            out["promotion_id"] = self.promotion_id
+        return out
+
+
 @dataclass
 class WalletState:
     lifetime_earned: int = 0  # base units earned with the brand (all its promotions)
@@ -224,7 +252,8 @@ class Evaluator:
         self.promotions = sorted(promotions, key=lambda p: (-p.spec.priority, p.promotion_id))
         self.state = state
 
-    def evaluate(self, action: ActionFacts) -> list[Credit]:
+    def evaluate(self, action: ActionFacts, reasons: list[NoCredit] | None = None) -> list[Credit]:
+        """The action's credits; when there are none and `reasons` is given, why (appended to it)."""
         credits: list[Credit] = []
         for promo in self.promotions:
             if not _is_live(promo, action.at):
@@ -235,10 +264,83 @@ class Evaluator:
             credits += granted
             if granted and promo.spec.exclusive:
                 break
+        if not credits and reasons is not None:  # NOTE: before `_remember`: the state the rules just saw
+            reasons += self._why_nothing(action)
         self._remember(action, credits)
         return credits
 
+    def _why_nothing(self, action: ActionFacts) -> list[NoCredit]:
+        reasons = [
+            NoCredit(self._why_not(promo, action), promo.promotion_id)
+            for promo in self.promotions
+            if action.type != "promotion" or action.promotion_id == promo.promotion_id
+        ]
+        return reasons or [NoCredit("no-active-promotion", action.promotion_id)]
+
+    def _why_not(self, promo: ActivePromotion, action: ActionFacts) -> str:
+        spec = promo.spec
+        if spec.starts_at is not None and action.at < spec.starts_at:
+            return "promotion-not-started"
+        if spec.ends_at is not None and action.at >= spec.ends_at:
+            return "promotion-ended"
+        per_wallet, tier_rule = self._gross(promo, action)
+        if not per_wallet:
+            return self._rule_miss(promo, action)
+        day, caps, usage, pid = action.at.strftime("%Y-%m-%d"), spec.caps, self.state.usage, promo.promotion_id
+        for wallet, (tokens, _) in per_wallet.items():
+            if tier_rule is not None:
+                tier = self.state.tiers.tier(self.state.wallet(wallet), tier_rule.basis)
+                tokens *= tier_rule.multipliers.get(tier, Decimal(1))
+            if to_base_units(tokens, promo.decimals) <= 0:
+                return "amount-too-small"
+            if caps.per_wallet_per_day is not None and usage.get((pid, wallet, day), 0) >= to_base_units(
+                caps.per_wallet_per_day, promo.decimals
+            ):
+                return "daily-cap-reached"
+            if caps.per_wallet_total is not None and usage.get((pid, wallet, "total"), 0) >= to_base_units(
+                caps.per_wallet_total, promo.decimals
+            ):
+                return "wallet-cap-reached"
+        return "budget-exhausted" if self.state.budget_left.get(pid) is not None else "amount-too-small"
+
+    def _rule_miss(self, promo: ActivePromotion, action: ActionFacts) -> str:
+        rules = promo.spec.rules
+        if action.type == "purchase":
+            rates = [r for r in rules if isinstance(r, RateRule)]
+            if rates and all(r.currency != action.currency for r in rates):
+                return "currency-mismatch"
+            if rates:
+                return "amount-too-small"
+            if any(isinstance(r, FirstPurchaseRule) for r in rules):
+                return "not-first-purchase"
+        if action.type == "referral" and any(isinstance(r, ReferralRule) for r in rules):
+            return "already-referred"
+        return "no-matching-rule"
+
     def _evaluate_promotion(self, promo: ActivePromotion, action: ActionFacts) -> list[Credit]:
+        per_wallet, tier_rule = self._gross(promo, action)
+        credits = []
+        for wallet, (tokens, keys) in per_wallet.items():
+            if tier_rule is not None:
+                tier = self.state.tiers.tier(self.state.wallet(wallet), tier_rule.basis)
+                multiplier = tier_rule.multipliers.get(tier, Decimal(1))
+                if multiplier != 1:
+                    tokens *= multiplier
+                    keys = [*keys, tier_rule.key]
+            amount = self._clip(promo, wallet, to_base_units(tokens, promo.decimals), action.at)
+            if amount > 0:
+                rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
+                credits.append(
+                    Credit(
+                        wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
+                    )
+                )
+        return credits
+
+    def _gross(
+        self, promo: ActivePromotion, action: ActionFacts
+    ) -> tuple[dict[str, tuple[Decimal, list[str]]], TierMultiplierRule | None]:
+        """What the rules pay per wallet before tiers, caps and budget (and the tier rule, if any)."""
         per_wallet: dict[str, tuple[Decimal, list[str]]] = {}
 
         def add(wallet: str, tokens: Decimal, key: str) -> None:
@@ -268,23 +370,7 @@ class Evaluator:
                     add(action.wallet, rule.referee_amount, rule.key)
             elif isinstance(rule, TierMultiplierRule):
                 tier_rule = rule
-        credits = []
-        for wallet, (tokens, keys) in per_wallet.items():
-            if tier_rule is not None:
-                tier = self.state.tiers.tier(self.state.wallet(wallet), tier_rule.basis)
-                multiplier = tier_rule.multipliers.get(tier, Decimal(1))
-                if multiplier != 1:
-                    tokens *= multiplier
-                    keys = [*keys, tier_rule.key]
-            amount = self._clip(promo, wallet, to_base_units(tokens, promo.decimals), action.at)
-            if amount > 0:
-                rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
-                credits.append(
-                    Credit(
-                        wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
-                    )
-                )
-        return credits
+        return per_wallet, tier_rule
 
     def _clip(self, promo: ActivePromotion, wallet: str, amount: int, at: datetime) -> int:
         """Apply per-wallet caps and the budget, and record what was used."""

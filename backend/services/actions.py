@@ -58,6 +58,7 @@ from backend.domain.rules import (
     Credit,
     Evaluator,
     EvaluatorState,
+    NoCredit,
     TierMultiplierRule,
     WalletState,
 )
@@ -322,6 +323,7 @@ class _Pending:
     body_hash: str
     public_id: str
     credits: list[Credit]
+    reasons: list[NoCredit]  # why nothing was earned (only when `credits` is empty)
 
 
 @dataclass
@@ -372,8 +374,9 @@ class _Recorder:
                 public_id = uuid.uuid4().hex
                 if action.type == "purchase" and not self.state.wallet(action.wallet).has_purchased:
                     self.first_purchase[action.wallet] = public_id
-                credits = evaluator.evaluate(_facts(action, self.now))
-                self.pending.append(_Pending(index, action, body_hash, public_id, credits))
+                reasons: list[NoCredit] = []
+                credits = evaluator.evaluate(_facts(action, self.now), reasons)
+                self.pending.append(_Pending(index, action, body_hash, public_id, credits, reasons))
             except LoyaltyError as exc:
                 self.results[index] = ActionError(index, exc)
         self.flush()
@@ -430,6 +433,7 @@ class _Recorder:
                         left -= keep
                         self._forget(credit, credit.amount - keep)
                         if keep == 0:
+                            item.reasons.append(NoCredit("budget-exhausted", pid))
                             continue
                         credit = Credit(**{**credit.__dict__, "amount": keep})
                     trimmed.append(credit)
@@ -495,6 +499,8 @@ class _Recorder:
                     }
                 )
             body = self._body(item.public_id, action, credits=credits_out)
+            if not credits_out:  # NOTE: stored with the body, so a replay answers the same reasons
+                body["no_credit_reasons"] = [r.as_dict() for r in item.reasons] or [{"code": "budget-exhausted"}]
             action_rows.append(self._action_row(item.public_id, action, item.body_hash, body))
             self.results[item.index] = ActionResult("created", body)
         self._insert(action_rows, entry_rows, outbox_rows)

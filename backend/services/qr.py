@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 
 import qrcode
 import redis
-from eth_utils import is_address, to_checksum_address
 from PIL import Image
 from qrcode.image.svg import SvgPathImage
 from sqlalchemy import select, update
@@ -27,12 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.adapters.cache import KeyedRedis
-from backend.adapters.orm.earning import Brand
+from backend.adapters.orm.earning import Brand, Promotion
 from backend.adapters.orm.qr import QrCampaign, QrClaim
 from backend.bootstrap import Container
 from backend.config import Settings
 from backend.domain import qr as codec
 from backend.domain.actions import ActionIn
+from backend.domain.addresses import parse_address
 from backend.domain.rules import FixedRule, PromotionSpec
 from backend.domain.rules_amounts import from_base_units
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
@@ -44,7 +44,6 @@ log = logging.getLogger("loyalty.qr")
 MAX_CODES_PER_REQUEST = 100_000
 IN_FLIGHT_TTL_S = 30  # how long a claim in progress holds its Redis reservation
 INFLIGHT, CLAIMED = "inflight:", "claimed:"  # Redis values: a claim in progress / committed
-ZERO_ADDRESS = "0x" + "0" * 40
 # Delete the reservation only if it is still ours (another claimant may hold it after our TTL ran out).
 _RELEASE_LUA = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -83,6 +82,16 @@ class QrCampaignInactive(Conflict):
 class QrCampaignExhausted(QrCampaignInactive):
     code = "qr-campaign-exhausted"
     title = "The QR campaign reached its maximum number of claims"
+
+
+class QrClaimEarnsNothing(Conflict):
+    code = "claim-earns-nothing"
+    title = "The claim would earn nothing; the code stays unclaimed"
+
+
+class QrPromotionPaysNothing(InvalidInput):
+    code = "qr-promotion-pays-nothing"
+    title = "The promotion pays nothing for a QR claim"
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,6 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def checksum_wallet(raw: str) -> str:
-    if not isinstance(raw, str) or not is_address(raw) or int(raw, 16) == 0:
-        raise InvalidInput(f"not a valid wallet address: {raw!r}")
-    return to_checksum_address(raw)
-
-
 # --- campaigns ---------------------------------------------------------------------------------------------
 
 
@@ -176,6 +179,7 @@ def create_campaign(
         if spec.token_address:
             raise InvalidInput("a promotion-backed campaign pays in the promotion's token; omit token_address")
         view = promotion_service.get_promotion(session, brand_id, spec.promotion_id)  # 404 unless the brand's
+        _ensure_pays_claims(view, now)
         promotion_id, token = view.promotion.id, view.version.token_address
     else:
         assert spec.reward_amount is not None
@@ -200,13 +204,27 @@ def create_campaign(
     return campaign
 
 
+def _ensure_pays_claims(view: promotion_service.PromotionView, now: datetime) -> None:
+    """A claim is a `promotion` action: only a fixed rule on `promotion` actions pays it, within budget and time."""
+    rules = PromotionSpec.model_validate(view.version.definition)
+    if not any(isinstance(r, FixedRule) and "promotion" in r.action_types and r.amount > 0 for r in rules.rules):
+        raise QrPromotionPaysNothing(
+            f"promotion {view.promotion.id} has no fixed rule on `promotion` actions: its claims would earn nothing"
+        )
+    budget = view.promotion.budget
+    if budget is not None and view.promotion.spent >= budget:
+        raise QrPromotionPaysNothing(f"promotion {view.promotion.id} has spent its budget")
+    if rules.ends_at is not None and rules.ends_at <= now:
+        raise QrPromotionPaysNothing(f"promotion {view.promotion.id} has ended")
+
+
 def _fixed_reward_promotion(
     session: Session, brand: Brand, spec: CampaignSpec, created_by: str, coalition_address: str
 ) -> tuple[int, str]:
     assert spec.reward_amount is not None
     pay_in: dict[str, object] = {}
     if spec.token_address:
-        token = checksum_wallet(spec.token_address)
+        token = parse_address(spec.token_address)
         if coalition_address and token == coalition_address:
             pay_in = {"pay_in_coalition": True}
         elif token != brand.token_address:
@@ -428,7 +446,7 @@ def claim(
         raise QrMalformed(str(exc)) from exc
     if now.timestamp() >= payload.expires_at:
         raise QrExpired(f"the code expired at {datetime.fromtimestamp(payload.expires_at, UTC).isoformat()}")
-    wallet = checksum_wallet(wallet)
+    wallet = parse_address(wallet)
     if admit is not None:
         admit(wallet)
     credit = credit or default_credit
@@ -527,4 +545,19 @@ def default_credit(session: Session, campaign: QrCampaign, wallet: str, payload:
     except IdempotencyConflict as exc:  # the action exists for another wallet: the code was claimed before
         raise QrAlreadyClaimed("this code was already claimed") from exc
     credits = result.body.get("credits", [])
-    return Credit(action_id=result.body["action_id"], amount=sum(int(c["amount"]) for c in credits))
+    amount = sum(int(c["amount"]) for c in credits)
+    if amount <= 0 and result.status == "created":
+        # NOTE: raised inside the claim's transaction: the claim row and the action roll back, the code stays usable.
+        reason = _nothing_reason(session, campaign.promotion_id, result.body)
+        raise QrClaimEarnsNothing(f"this claim would earn nothing ({reason}); the code was not used", reason=reason)
+    return Credit(action_id=result.body["action_id"], amount=amount)
+
+
+def _nothing_reason(session: Session, promotion_id: int, body: dict[str, object]) -> str:
+    reasons = body.get("no_credit_reasons")
+    if isinstance(reasons, list) and reasons and isinstance(reasons[0], dict):
+        return str(reasons[0].get("code", "no-credit"))
+    promotion = session.get(Promotion, promotion_id)
+    if promotion is not None and promotion.budget is not None and promotion.spent >= promotion.budget:
+        return "budget-exhausted"
+    return "promotion-pays-nothing"

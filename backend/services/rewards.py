@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.adapters.orm.earning import Brand, LedgerEntry, WalletBalance
+from backend.adapters.orm.earning import Action, Brand, LedgerEntry, WalletBalance
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.domain.rules_amounts import from_base_units
 from backend.errors import InvalidInput
 
 MAX_PENDING_ITEMS = 100
+RECENT_ACTIONS = 20  # how many of the wallet's latest actions are searched for ones that earned nothing
 
 
 def _status(row: CreditOutbox, batch: MintBatch | None) -> tuple[str, str]:
@@ -88,8 +89,30 @@ def wallet_rewards(session: Session, wallet: str, cursor: str | None = None, lim
     return {
         "wallet": wallet,
         "tokens": list(tokens.values()),
+        "unrewarded_actions": unrewarded(session, wallet),
         "history": history(session, wallet, cursor, limit),
     }
+
+
+def unrewarded(session: Session, wallet: str) -> list[dict[str, Any]]:
+    """The wallet's latest actions that earned nothing, each with why (`no_credit_reasons` of its answer)."""
+    rows = session.execute(
+        select(Action.public_id, Action.brand_id, Action.type, Action.created_at, Action.result)
+        .where(Action.wallet == wallet)
+        .order_by(Action.id.desc())
+        .limit(RECENT_ACTIONS)
+    ).tuples()
+    return [
+        {
+            "action_id": public_id,
+            "brand_id": brand_id,
+            "type": kind,
+            "created_at": created_at.isoformat(),
+            "reasons": result["no_credit_reasons"],
+        }
+        for public_id, brand_id, kind, created_at, result in rows
+        if isinstance(result, dict) and result.get("no_credit_reasons")
+    ]
 
 
 def history(session: Session, wallet: str, cursor: str | None, limit: int) -> dict[str, Any]:

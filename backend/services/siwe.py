@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.shoppers import SiweNonce
+from backend.domain.addresses import parse_address
 from backend.domain.siwe_message import NotASiweMessage, SiweFields, read_fields
 from backend.errors import InvalidInput, Unauthorized
 
@@ -142,6 +143,7 @@ def precheck(message: str, *, domain: str, chain_id: int, now: datetime) -> Siwe
         fields = read_fields(message)
     except NotASiweMessage as exc:
         raise SiweMalformed(str(exc)) from exc
+    parse_address(fields.address)  # the account line like every address: 422 invalid-address(-checksum)
     if fields.domain != domain or fields.scheme not in (None, "http", "https"):
         raise SiweWrongDomain(f"message is for {fields.domain!r}, this server is {domain!r}")
     if fields.uri_origin not in (f"http://{domain.lower()}", f"https://{domain.lower()}"):

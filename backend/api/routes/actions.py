@@ -14,6 +14,7 @@ from backend.api.deps import SessionDep
 from backend.api.json_response import FastJSONResponse
 from backend.bootstrap import Container
 from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
+from backend.domain.rules import NO_CREDIT_REASONS
 from backend.errors import Forbidden
 from backend.services import action_imports
 from backend.services.action_batcher import action_batcher
@@ -50,11 +51,45 @@ def _with_retries(session: Session, work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+_NO_CREDIT_REASON = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"code": {"type": "string", "enum": list(NO_CREDIT_REASONS)}, "promotion_id": {"type": "integer"}},
+}
+_ACTION_OUT: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "credits": {"type": "array", "items": {"type": "object"}},
+                    "no_credit_reasons": {
+                        "type": "array",
+                        "items": _NO_CREDIT_REASON,
+                        "description": "present when `credits` is empty: why nothing was earned",
+                    },
+                },
+            }
+        }
+    }
+}
+
+
 @router.post(
     "/v1/actions",
     status_code=201,
     summary="Record one action (201 created; 200 with the same body when the idempotency key is replayed)",
-    responses={200: {"description": "replay of an earlier request with the same idempotency key and body"}},
+    description=(
+        "The answer lists the action's `credits`. When there are none, `no_credit_reasons` says why, one entry per "
+        'promotion considered (`{"code": ..., "promotion_id": ...}`; without `promotion_id` when the brand has '
+        "no live promotion). Codes (stable): " + ", ".join(f"`{c}`" for c in NO_CREDIT_REASONS) + ". The same "
+        "reasons appear in the shopper's `GET /v1/wallets/{address}/rewards` (`unrewarded_actions`) and, per "
+        "action, in `:batch` results; a replay answers the reasons of the first request."
+    ),
+    responses={
+        200: {"description": "replay of an earlier request with the same idempotency key and body", **_ACTION_OUT},
+        201: {"description": "recorded", **_ACTION_OUT},
+    },
 )
 async def create_action(action: ActionIn, request: Request, principal: Writer) -> FastJSONResponse:
     brand_id = _brand_of(principal)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from eth_utils import is_hex_address, to_checksum_address
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from backend.adapters.orm.minting import BATCH_STATES, MintBatch
 from backend.api.deps import SessionDep
+from backend.domain.addresses import Address
 from backend.errors import InvalidInput
 from backend.services.minting.queries import batch_manifest, list_batches
 
@@ -95,17 +95,13 @@ def _out(batch: MintBatch) -> dict[str, Any]:
 def get_batches(
     session: SessionDep,
     state: str | None = Query(None, description="|".join(BATCH_STATES)),
-    token: str | None = Query(None, description="token address"),
+    token: Annotated[Address | None, Query(description="token address")] = None,
     limit: int = Query(50, ge=1, le=500),
     before: datetime | None = Query(None, description="page cursor: `next_before` of the previous page"),
     action_id: str | None = Query(None, max_length=64, description="only batches that carry this action"),
 ) -> BatchList:
     if state is not None and state not in BATCH_STATES:
         raise InvalidInput(f"state must be one of {', '.join(BATCH_STATES)}")
-    if token is not None:
-        if not is_hex_address(token) or int(token, 16) == 0:
-            raise InvalidInput("token must be a non-zero address")
-        token = to_checksum_address(token)
     page = list_batches(session, state=state, token=token, limit=limit, before=before, action_id=action_id)
     return BatchList(items=[BatchOut(**_out(b)) for b in page.batches], next_before=page.next_before)
 

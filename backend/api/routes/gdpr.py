@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.auth import InvalidCredentials, Principal, get_principal
 from backend.api.deps import ContainerDep, SessionDep
-from backend.domain.actions import Text, Wallet, checksum_wallet
+from backend.domain.actions import Text
+from backend.domain.addresses import Address
 from backend.errors import Forbidden, InvalidInput
 from backend.services import gdpr
 
@@ -51,7 +52,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 class SubjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    wallet: Wallet | None = None
+    wallet: Address | None = None
     customer_id: Text | None = None
     brand_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="admins: the brand of a customer id")
 
@@ -83,7 +84,7 @@ def _subject(caller: Caller, body: SubjectIn) -> gdpr.Subject:
 
 def _subject_of_query(wallet: str | None, customer_id: str | None, brand_id: int | None) -> SubjectIn:
     try:
-        return SubjectIn(wallet=checksum_wallet(wallet) if wallet else None, customer_id=customer_id, brand_id=brand_id)
+        return SubjectIn(wallet=wallet, customer_id=customer_id, brand_id=brand_id)
     except ValueError as exc:
         raise InvalidInput(str(exc).splitlines()[0][:200]) from exc
 
@@ -92,7 +93,7 @@ def _subject_of_query(wallet: str | None, customer_id: str | None, brand_id: int
 def export_data(
     session: SessionDep,
     caller: CallerDep,
-    wallet: Annotated[str | None, Query(max_length=42)] = None,
+    wallet: Annotated[Address | None, Query()] = None,
     customer_id: Annotated[str | None, Query(max_length=200)] = None,
     brand_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from backend.adapters.orm.shoppers import Offer
 from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
-from backend.api.routes.wallets_balances import checksummed
+from backend.domain.addresses import Address
 from backend.domain.rules_amounts import TokenAmount, from_base_units
 from backend.services import offers as offer_service
 
@@ -139,10 +139,10 @@ def list_offers(brand_id: RowId, session: SessionDep, principal: CurrentPrincipa
 def available(
     container: ContainerDep,
     session: SessionDep,
-    wallet: Annotated[str, Query(description="0x wallet address")],
+    wallet: Annotated[Address, Query(description="0x wallet address")],
     brand_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> AvailableOut:
-    address = checksummed(wallet)
+    address = wallet
     rows = offer_service.available_offers(container, session, address, brand_id)
     balances = {r.balance.token: r.balance for r in rows}
     return AvailableOut(

@@ -18,6 +18,7 @@ from backend.api.auth import (
     require_scope,
 )
 from backend.api.deps import ContainerDep, SessionDep
+from backend.domain.addresses import Address
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
 from backend.services import rate_limit
@@ -36,7 +37,7 @@ class CampaignIn(BaseModel):
     max_claims: int | None = Field(default=None, ge=1, description="default: one claim per code")
     promotion_id: int | None = Field(default=None, ge=1, description="the promotion whose rules price a claim")
     reward_amount: Amount | None = Field(default=None, description="or a fixed reward per claim")
-    token_address: str | None = Field(default=None, description="fixed reward: token (default the brand's)")
+    token_address: Address | None = Field(default=None, description="fixed reward: token (default the brand's)")
     brand_id: int | None = Field(default=None, ge=1, description="platform operators only: whose campaign")
 
 
@@ -75,7 +76,7 @@ class CodePage(BaseModel):
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=300, description="the scanned text: the code or a link ending in it")
-    wallet: str = Field(max_length=42)
+    wallet: Address
 
 
 class ClaimOut(BaseModel):

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from backend.adapters.orm.shoppers import Redemption
 from backend.api.auth import CurrentPrincipal, ensure_brand_access
 from backend.api.deps import ContainerDep, SessionDep
-from backend.api.routes.wallets_balances import checksummed
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
+from backend.domain.addresses import Address
 from backend.services import redemptions as redemption_service
 from backend.services.qr import render_png, render_svg
 
@@ -103,8 +103,8 @@ def my_redemptions(shopper: CurrentShopper, session: SessionDep) -> list[Redempt
 
 
 @router.get("/v1/shoppers/{wallet}/redemptions", response_model=list[RedemptionOut], summary="Own redemptions only")
-def shopper_redemptions(wallet: str, shopper: CurrentShopper, session: SessionDep) -> list[RedemptionOut]:
-    ensure_own_wallet(shopper, checksummed(wallet))
+def shopper_redemptions(wallet: Address, shopper: CurrentShopper, session: SessionDep) -> list[RedemptionOut]:
+    ensure_own_wallet(shopper, wallet)
     return my_redemptions(shopper, session)
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from backend.api.deps import SessionDep
-from backend.domain.actions import checksum_wallet
-from backend.errors import InvalidInput
+from backend.domain.addresses import Address
 from backend.services import rewards
 
 router = APIRouter(tags=["rewards"])
@@ -19,13 +18,9 @@ router = APIRouter(tags=["rewards"])
     summary="Pending credit (with state and reason), minted, reversed, debt per token; history (cursor pages)",
 )
 def wallet_rewards(
-    address: str,
+    address: Address,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    try:
-        wallet = checksum_wallet(address)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-    return rewards.wallet_rewards(session, wallet, cursor, limit)
+    return rewards.wallet_rewards(session, address, cursor, limit)

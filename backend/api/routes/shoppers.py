@@ -12,10 +12,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from backend.api.auth import Principal, ensure_brand_access, require_scope
 from backend.api.deps import SessionDep
-from backend.api.routes.wallets_balances import checksummed
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
 from backend.domain import preferences as prefs
 from backend.domain.preferences import check_preferences
+from backend.domain.addresses import Address
 from backend.domain.rules_amounts import TokenAmount
 from backend.domain.tiers import TierError, TierStatus, TierThresholds
 from backend.errors import InvalidInput
@@ -125,8 +125,8 @@ def update_my_profile(body: ProfileIn, shopper: CurrentShopper, session: Session
 
 
 @router.get("/v1/shoppers/{wallet}/profile", response_model=ProfileOut, summary="A shopper's profile (own only)")
-def shopper_profile(wallet: str, shopper: CurrentShopper, session: SessionDep) -> ProfileOut:
-    ensure_own_wallet(shopper, checksummed(wallet))
+def shopper_profile(wallet: Address, shopper: CurrentShopper, session: SessionDep) -> ProfileOut:
+    ensure_own_wallet(shopper, wallet)
     return my_profile(shopper, session)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 from fastapi import APIRouter
 from pydantic import BaseModel
 
 from backend.api.deps import ContainerDep, SessionDep
-from backend.errors import InvalidInput
+from backend.domain.addresses import Address
 from indexer import analytics
 
 router = APIRouter(tags=["wallets"])
-ZERO = "0x" + "0" * 40
 
 
 class TokenBalanceOut(BaseModel):
@@ -32,16 +31,9 @@ class WalletBalancesOut(BaseModel):
     balances: list[TokenBalanceOut]
 
 
-def checksummed(address: str) -> str:
-    """Checksummed address, or 422 for anything invalid or the zero address."""
-    if not is_address(address) or address.lower() == ZERO:
-        raise InvalidInput(f"not a valid wallet address: {address!r}")
-    return to_checksum_address(address)
-
-
 @router.get("/v1/wallets/{address}/balances", summary="Loyalty balances of a wallet across all brands (public)")
-def wallet_balances(address: str, container: ContainerDep, session: SessionDep) -> WalletBalancesOut:
-    wallet = checksummed(address)
+def wallet_balances(address: Address, container: ContainerDep, session: SessionDep) -> WalletBalancesOut:
+    wallet = address
     chain_id = container.contracts.chain_id if container.contracts else container.chain.chain_id
     rows = analytics.wallet_balances(session, chain_id, wallet.lower())
     return WalletBalancesOut(

@@ -24,7 +24,7 @@ def test_created_replayed_and_errors_raised_while_recording(shop: Shop) -> None:
 
 def test_requests_it_does_not_take_get_the_routes_answers(shop: Shop) -> None:
     invalid = shop.client.post("/v1/actions", json={**purchase("i1"), "wallet": "0x" + "0" * 40}, headers=shop.headers)
-    assert invalid.status_code == 422 and invalid.json()["code"] == "invalid-input"
+    assert invalid.status_code == 422 and invalid.json()["code"] == "invalid-address"
     assert any("wallet" in e["loc"] for e in invalid.json()["errors"])  # the body reached the route intact
     malformed = shop.client.post(
         "/v1/actions", content=b'{"idempotency_key": ', headers={**shop.headers, "Content-Type": "application/json"}
