@@ -156,9 +156,7 @@ def test_offer_cost_qr_reward_and_promotion_amounts_out_of_range_are_422(
     ]
     rate = {"key": "r", "kind": "rate", "currency": "EUR", "tokens": JUST_ABOVE}
     for rules in ([fixed], tiered, [rate]):
-        response = client.post(
-            f"/v1/brands/{brand_id}/promotions", json={"name": "p", "rules": rules}, headers=headers
-        )
+        response = client.post(f"/v1/brands/{brand_id}/promotions", json={"name": "p", "rules": rules}, headers=headers)
         assert (response.status_code, response.json()["code"]) == (422, "amount-out-of-range"), response.text
 
 
@@ -196,6 +194,7 @@ def test_a_credit_no_batch_can_carry_is_held_and_the_rest_of_its_token_mints(pla
         (coalition, victim, 0, "poison-zero"),
         (brand_token, victim, 2**255, "poison-huge"),
         (brand_token, good, 5 * 10**17, "good-3"),
+        ("0xnot-a-token", good, 10**18, "token-broken"),  # fails its token's build each tick, and only that
     ]
     now = utcnow()
     with platform.engine.begin() as conn:
@@ -224,6 +223,7 @@ def test_a_credit_no_batch_can_carry_is_held_and_the_rest_of_its_token_mints(pla
         "poison-wallet": "held",
         "poison-zero": "held",
         "poison-huge": "held",
+        "token-broken": "pending",
     }
     assert token_contract(platform.chain, coalition).functions.balanceOf(good).call() == 4 * 10**18
     assert token_contract(platform.chain, brand_token).functions.balanceOf(good).call() == 5 * 10**17
