@@ -132,8 +132,10 @@ class BatchBuilder:
         share, headroom = self.settings.batch_gas_share, self.settings.batch_gas_headroom
         return gas_budget(self.views.block_gas_limit(), share, headroom, self.model.slack)
 
-    def _blocked(self, session: Session, chain_id: int, token: str, credits: list[Credit]) -> str | None:
-        """Why the token cannot mint right now: checked before spending gas on a doomed batch."""
+    def _blocked(
+        self, session: Session, chain_id: int, token: str, credits: list[Credit]
+    ) -> tuple[str | None, int | None]:
+        """Why the token cannot mint right now (checked before spending gas on a doomed batch), and its cap room."""
         reason: str | None = None
         paused, room = self.views.mint_status(token)
         if paused:
@@ -155,9 +157,9 @@ class BatchBuilder:
                 .limit(1)
             )
             if recent is not None and not recent.startswith(("EnforcedPause", "ERC20ExceededCap")):
-                return f"retrying after a failed batch ({recent[:80]})"
+                return f"retrying after a failed batch ({recent[:80]})", room
         if reason is None:
-            return None
+            return None, room
         session.execute(
             update(CreditOutbox)
             .where(
@@ -168,7 +170,7 @@ class BatchBuilder:
             )
             .values(reason=reason)
         )
-        return reason
+        return reason, room
 
     def build_one(self, chain_id: int, token: str) -> BuiltBatch | None:
         """Claim and enqueue one batch of `token` if one is due; None when nothing is (or nothing was claimed)."""
@@ -184,10 +186,12 @@ class BatchBuilder:
             if not credits:
                 uow.commit()  # the holds; the next call reads the credits behind them
                 return None
-            if (reason := self._blocked(session, chain_id, token, credits)) is not None:
+            reason, room = self._blocked(session, chain_id, token, credits)
+            if reason is not None:
                 uow.commit()
                 log.info("token %s blocked: %s", token, reason)
                 return None
+            credits = self._within_cap(session, credits, room)
             lines = aggregate(credits)
             fresh = self.holders.fresh_wallets(session, chain_id, token, {line.wallet for line in lines})
             budget = gas_budget(
@@ -215,6 +219,28 @@ class BatchBuilder:
             (time.monotonic() - started) * 1000,
         )
         return batch
+
+    def _within_cap(self, session: Session, credits: list[Credit], room: int | None) -> list[Credit]:
+        """The credits (oldest first) that fit the token's cap room; the others wait, with the reason.
+
+        NOTE: one credit larger than the room would revert the whole batch, again on every retry."""
+        if room is None or sum(c.amount for c in credits) <= room:
+            return credits
+        fit: list[Credit] = []
+        wait: list[int] = []
+        for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
+            if credit.amount <= room:
+                fit.append(credit)
+                room -= credit.amount
+            else:
+                wait.append(credit.id)
+        for start in range(0, len(wait), 5000):
+            session.execute(
+                update(CreditOutbox)
+                .where(CreditOutbox.id.in_(wait[start : start + 5000]), CreditOutbox.state == "pending")
+                .values(reason=REASONS["ERC20ExceededCap"])
+            )
+        return fit
 
     def _hold_unmintable(self, session: Session, token: str, credits: list[Credit]) -> list[Credit]:
         """Quarantine (`pending → held`, reason, one operator alert) the credits no batch could carry; the rest."""

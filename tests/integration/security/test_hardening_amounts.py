@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from backend.adapters.chain.client import ChainClient
-from backend.adapters.chain.contracts import token_contract
+from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Action, Brand
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
@@ -246,3 +246,45 @@ def test_a_credit_no_batch_can_carry_is_held_and_the_rest_of_its_token_mints(pla
     view = client.get(f"/v1/wallets/{victim}/rewards").json()
     held = [(p["action_id"], p["state"], p["reason"]) for t in view["tokens"] for p in t["pending_credits"]]
     assert sorted(held) == sorted((i, "held", reasons[i]) for i in ("poison-above", "poison-zero", "poison-huge"))
+
+
+def test_a_credit_larger_than_the_cap_room_waits_and_the_others_of_its_token_mint(platform: Container) -> None:
+    assert platform.contracts is not None
+    token = create_token(
+        platform.chain,
+        platform.contracts.factory.address,
+        platform.deployer,
+        brand_id_bytes("capped"),
+        "Capped",
+        "CAP",
+        18,
+        10 * 10**18,  # cap: 10 tokens
+        platform.deployer.address,
+        [w.address for w in platform.hot_wallets],
+    ).address
+    first, big, last = new_wallet(), new_wallet(), new_wallet()
+    now = utcnow()
+    rows = [(first, 2 * 10**18, "fits-1"), (big, 20 * 10**18, "too-big"), (last, 3 * 10**18, "fits-2")]
+    with platform.engine.begin() as conn:
+        conn.execute(
+            insert(CreditOutbox.__table__),
+            [
+                {"chain_id": platform.chain.chain_id, "token_address": token, "wallet": w, "amount": a,
+                 "action_id": i, "state": "pending", "created_at": now, "updated_at": now}
+                for w, a, i in rows
+            ],
+        )  # fmt: skip
+    pipeline = build_pipeline(platform)
+    for _ in range(30):
+        pipeline.run_all()
+        platform.chain.tester.mine_blocks(1)
+        with platform.uow() as uow:
+            states = dict(uow.session.execute(select(CreditOutbox.action_id, CreditOutbox.state)).all())
+        if states["fits-1"] == states["fits-2"] == "minted":
+            break
+    assert states == {"fits-1": "minted", "fits-2": "minted", "too-big": "pending"}
+    erc20 = token_contract(platform.chain, token).functions
+    assert [erc20.balanceOf(w).call() for w in (first, big, last)] == [2 * 10**18, 0, 3 * 10**18]
+    with platform.uow() as uow:
+        reason = uow.session.scalar(select(CreditOutbox.reason).where(CreditOutbox.action_id == "too-big"))
+    assert reason is not None and "supply cap" in reason
