@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eth_utils import to_checksum_address
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
@@ -288,3 +288,20 @@ def test_a_credit_larger_than_the_cap_room_waits_and_the_others_of_its_token_min
     with platform.uow() as uow:
         reason = uow.session.scalar(select(CreditOutbox.reason).where(CreditOutbox.action_id == "too-big"))
     assert reason is not None and "supply cap" in reason
+
+
+def test_refunding_a_purchase_whose_credit_is_held_reverses_it_instead_of_owing_it(
+    shop: tuple[TestClient, int, dict[str, str]], container: Container
+) -> None:
+    client, _, headers = shop
+    assert client.post("/v1/actions", json=purchase("p1", "10"), headers=headers).status_code == 201
+    with container.uow() as uow:
+        uow.session.execute(update(CreditOutbox).values(state="held", reason="held: test"))
+        uow.commit()
+    refund = {"idempotency_key": "r1", "type": "refund", "wallet": WALLET, "order_id": "p1"}
+    response = client.post("/v1/actions", json=refund, headers=headers)
+    assert response.status_code == 201, response.text
+    (reversal,) = response.json()["reversals"]
+    assert (reversal["reversed"], reversal["debt"]) == (str(10 * 10**18), "0")  # never minted: nothing owed
+    with container.uow() as uow:
+        assert list(uow.session.scalars(select(CreditOutbox.state))) == ["cancelled"]
