@@ -40,7 +40,7 @@ class CreditTrail:
     wallet: str
     amount: int
     rule_id: str | None
-    state: str  # pending | batched | minted | cancelled (credit_outbox)
+    state: str  # pending | batched | minted | cancelled | held (credit_outbox)
     reason: str | None  # why it waits, when it does
     batch: BatchProof | None
 

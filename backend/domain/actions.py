@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from backend.domain.addresses import Address
-from backend.domain.rules_amounts import Money
+from backend.domain.rules_amounts import ActionAmount
 
 MAX_BATCH = 10_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns; larger numbers are refused at the boundary, not by the DB
@@ -29,7 +29,9 @@ class ActionIn(BaseModel):
     wallet: Wallet
     customer_id: Text | None = Field(default=None, description="the brand's own customer id; never on chain")
     order_id: Text | None = Field(default=None, description="purchase: the order; refund: the refunded purchase")
-    amount: Money | None = Field(default=None, description='decimal string, e.g. "12.50" (refund: partial amount)')
+    amount: ActionAmount | None = Field(
+        default=None, description='decimal string, e.g. "12.50" (refund: partial amount)'
+    )
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")] | None = None
     referrer: Wallet | None = Field(default=None, description="referral: the wallet that referred `wallet`")
     promotion_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backend.domain.manifest import MAX_ENTRY_AMOUNT, ManifestLine, TransferEntry
+from backend.domain.manifest import (
+    MAX_ENTRY_AMOUNT,
+    ManifestError,
+    ManifestLine,
+    TransferEntry,
+    encode_entries,
+    leaf_hash,
+)
 
 TX_GAS_CAP = 2**25  # Polygon PoS per-transaction gas cap (33,554,432)
 
@@ -64,6 +71,18 @@ class TransferLine:
 
     def manifest_lines(self) -> list[ManifestLine]:
         return [ManifestLine(c.action_id, c.wallet, c.amount, c.rule_id, c.id) for c in self.credits]
+
+
+def unmintable(credit: Credit) -> str | None:
+    """Why this credit can never be part of a `batchMint` (None: it can); such a credit is held, not retried."""
+    if not 0 < credit.amount <= MAX_ENTRY_AMOUNT:
+        return "its amount is outside what one mint can carry (1 to 2^96-1 base units)"
+    try:  # the very encoders a batch uses: what fails here would fail the whole batch
+        encode_entries([TransferEntry(credit.wallet, credit.amount)])
+        leaf_hash(credit.action_id, credit.wallet, credit.amount)
+    except (ManifestError, ValueError, TypeError, AttributeError) as exc:
+        return f"it cannot be encoded for the chain ({str(exc)[:80]})"
+    return None
 
 
 def aggregate(credits: Iterable[Credit]) -> list[TransferLine]:

@@ -22,8 +22,9 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
 from backend.domain.merkle import MerkleTree, keccak
+from backend.domain.rules_amounts import MAX_TOKEN_UNITS
 
-MAX_ENTRY_AMOUNT = 2**96 - 1  # batchMint packs each amount into 96 bits
+MAX_ENTRY_AMOUNT = MAX_TOKEN_UNITS  # batchMint packs each amount into 96 bits
 BATCH_MINT_SELECTOR = function_signature_to_4byte_selector("batchMint(bytes32,bytes32,bytes)")
 
 

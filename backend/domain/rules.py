@@ -20,7 +20,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.domain.rules_amounts import Money, TokenAmount, quantize, to_base_units
+from backend.domain.rules_amounts import (
+    MAX_TOKEN_UNITS,
+    AmountOutOfRange,
+    Money,
+    TokenAmount,
+    check_tokens,
+    from_base_units,
+    quantize,
+    to_base_units,
+)
 from backend.domain.tiers import DEFAULT_THRESHOLDS, TIERS, TierThresholds, lifetime_tokens, tier_status
 
 ACTION_TYPES = ("purchase", "refund", "referral", "promotion", "custom")
@@ -135,6 +144,28 @@ class PromotionSpec(BaseModel):
         if sum(isinstance(r, TierMultiplierRule) for r in self.rules) > 1:
             raise ValueError("at most one tier_multiplier rule")
         return self
+
+
+def check_spec_amounts(spec: PromotionSpec, decimals: int = 18) -> None:
+    """Refuse (422 `amount-out-of-range`) a rule whose credit could never be minted, even before caps clip it.
+
+    Fixed amounts count with the largest tier multiplier; a rate's result depends on the purchase and is checked
+    per action (`Evaluator.evaluate`), here only its `tokens` and `round_to` themselves.
+    """
+    tier = next((r for r in spec.rules if isinstance(r, TierMultiplierRule)), None)
+    most = max([Decimal(1), *tier.multipliers.values()]) if tier is not None else Decimal(1)
+    for rule in spec.rules:
+        what = f"rule {rule.key!r}"
+        if isinstance(rule, (FixedRule, FirstPurchaseRule)):
+            check_tokens(rule.amount * most, f"{what}: amount (times the largest tier multiplier)", decimals)
+        elif isinstance(rule, ReferralRule):
+            check_tokens(
+                rule.referrer_amount * most, f"{what}: referrer_amount (times the largest multiplier)", decimals
+            )
+            check_tokens(rule.referee_amount * most, f"{what}: referee_amount (times the largest multiplier)", decimals)
+        elif isinstance(rule, RateRule):
+            check_tokens(rule.tokens, f"{what}: tokens", decimals)
+            check_tokens(rule.round_to, f"{what}: round_to", decimals)
 
 
 @dataclass(frozen=True)
@@ -253,14 +284,27 @@ class Evaluator:
         self.state = state
 
     def evaluate(self, action: ActionFacts, reasons: list[NoCredit] | None = None) -> list[Credit]:
-        """The action's credits; when there are none and `reasons` is given, why (appended to it)."""
+        """The action's credits (`AmountOutOfRange`, nothing counted, when one could not be minted); when there are
+        none and `reasons` is given, why (appended to it)."""
+        live = [
+            p
+            for p in self.promotions
+            if _is_live(p, action.at) and (action.type != "promotion" or action.promotion_id == p.promotion_id)
+        ]
+        # NOTE: every promotion's result is priced before any budget or cap is touched, so a refused action
+        # leaves the batch's running state as it was.
+        earned = [(promo, self._earned(promo, action)) for promo in live]
+        for promo, lines in earned:
+            for wallet, amount, _ in lines:
+                if amount > MAX_TOKEN_UNITS:
+                    raise AmountOutOfRange(
+                        f"this action would earn {from_base_units(amount, promo.decimals)} tokens for {wallet}"
+                        f" (promotion {promo.promotion_id}); one credit is at most"
+                        f" {from_base_units(MAX_TOKEN_UNITS, promo.decimals)} tokens"
+                    )
         credits: list[Credit] = []
-        for promo in self.promotions:
-            if not _is_live(promo, action.at):
-                continue
-            if action.type == "promotion" and action.promotion_id != promo.promotion_id:
-                continue
-            granted = self._evaluate_promotion(promo, action)
+        for promo, lines in earned:
+            granted = self._grant(promo, lines, action.at)
             credits += granted
             if granted and promo.spec.exclusive:
                 break
@@ -317,9 +361,10 @@ class Evaluator:
             return "already-referred"
         return "no-matching-rule"
 
-    def _evaluate_promotion(self, promo: ActivePromotion, action: ActionFacts) -> list[Credit]:
+    def _earned(self, promo: ActivePromotion, action: ActionFacts) -> list[tuple[str, int, list[str]]]:
+        """(wallet, base units before caps and budget, rule keys) per credited wallet; reads state only."""
         per_wallet, tier_rule = self._gross(promo, action)
-        credits = []
+        lines = []
         for wallet, (tokens, keys) in per_wallet.items():
             if tier_rule is not None:
                 tier = self.state.tiers.tier(self.state.wallet(wallet), tier_rule.basis)
@@ -327,15 +372,8 @@ class Evaluator:
                 if multiplier != 1:
                     tokens *= multiplier
                     keys = [*keys, tier_rule.key]
-            amount = self._clip(promo, wallet, to_base_units(tokens, promo.decimals), action.at)
-            if amount > 0:
-                rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
-                credits.append(
-                    Credit(
-                        wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
-                    )
-                )
-        return credits
+            lines.append((wallet, to_base_units(tokens, promo.decimals), keys))
+        return lines
 
     def _gross(
         self, promo: ActivePromotion, action: ActionFacts
@@ -371,6 +409,19 @@ class Evaluator:
             elif isinstance(rule, TierMultiplierRule):
                 tier_rule = rule
         return per_wallet, tier_rule
+
+    def _grant(self, promo: ActivePromotion, lines: list[tuple[str, int, list[str]]], at: datetime) -> list[Credit]:
+        credits = []
+        for wallet, earned, keys in lines:
+            amount = self._clip(promo, wallet, earned, at)
+            if amount > 0:
+                rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
+                credits.append(
+                    Credit(
+                        wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
+                    )
+                )
+        return credits
 
     def _clip(self, promo: ActivePromotion, wallet: str, amount: int, at: datetime) -> int:
         """Apply per-wallet caps and the budget, and record what was used."""

@@ -31,6 +31,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
 from backend.domain.actions import ActionIn
+from backend.domain.rules_amounts import AmountOutOfRange, check_amount
 from backend.errors import InvalidInput, NotFound
 from backend.services.actions import ActionError, ActionResult, record_actions
 from backend.services.ledger import bulk_insert, is_postgres, json_text, lock_for_writing
@@ -55,7 +56,14 @@ class InvalidStoredAction(InvalidInput):
 
 
 def accept(session: Session, brand_id: int, actions: Sequence[ActionIn]) -> ActionImport:
-    """Store a validated bulk request in the inbox (not yet recorded); the caller commits."""
+    """Store a validated bulk request in the inbox (not yet recorded); the caller commits.
+
+    Every action is checked first: one amount out of range refuses the whole import (422), nothing stored."""
+    for index, action in enumerate(actions):
+        try:
+            check_amount(action.amount)
+        except AmountOutOfRange as exc:
+            raise AmountOutOfRange(f"actions[{index}]: {exc.detail}") from exc
     now = utcnow()
     imported = ActionImport(
         public_id=f"imp_{uuid.uuid4().hex}",

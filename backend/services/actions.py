@@ -62,7 +62,7 @@ from backend.domain.rules import (
     TierMultiplierRule,
     WalletState,
 )
-from backend.domain.rules_amounts import from_base_units
+from backend.domain.rules_amounts import check_amount, from_base_units
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from backend.services import tiers as tier_service
 from backend.services.events import EVENTS, credited_events, event_rows, note_budget_spend
@@ -83,6 +83,7 @@ ACTIONS: Table = Action.__table__  # type: ignore[assignment]
 ENTRIES: Table = LedgerEntry.__table__  # type: ignore[assignment]
 OUTBOX: Table = CreditOutbox.__table__  # type: ignore[assignment]
 PROMOTIONS: Table = Promotion.__table__  # type: ignore[assignment]
+UNMINTED = ("pending", "held")  # outbox states a refund may cancel: the credit is not (and will not be) on chain
 
 
 class IdempotencyConflict(Conflict):
@@ -354,6 +355,7 @@ class _Recorder:
         evaluator = Evaluator(self.promotions, self.state)
         for index, action, body_hash in items:
             try:
+                check_amount(action.amount)
                 if action.type == "refund":
                     self.flush()
                     self.writes.execute()  # the refund reads what was just recorded (its purchase may be among it)
@@ -680,13 +682,15 @@ class _Recorder:
         return ActionResult("created", body)
 
     def _cancel_pending(self, rows: list[CreditOutbox]) -> CreditOutbox | None:
-        """Compare-and-set `pending → cancelled`; only the winner may reverse (the batcher may take it first)."""
+        """Compare-and-set `pending → cancelled`; only the winner may reverse (the batcher may take it first).
+
+        A `held` credit (one the pipeline can never mint) is never on chain either, so it is cancelled the same way."""
         for row in rows:
-            if row.state != "pending":
+            if row.state not in UNMINTED:
                 continue
             won = self.session.execute(
                 update(OUTBOX)
-                .where(OUTBOX.c.id == row.id, OUTBOX.c.state == "pending")
+                .where(OUTBOX.c.id == row.id, OUTBOX.c.state == row.state)
                 .values(state="cancelled", reason="refunded", updated_at=self.now)
             )
             if won.rowcount == 1:  # type: ignore[attr-defined]

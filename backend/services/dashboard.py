@@ -77,6 +77,7 @@ def _queue(session: Session, brand_id: int | None) -> dict[str, Any]:
     return {
         "states": states,
         "pending": states.get("pending", 0),
+        "held": states.get("held", 0),  # credits the pipeline can never mint (operator alert `credit-held`)
         "oldest_age_s": items[0]["age_s"] if items else None,
         "items": items,
     }

@@ -19,7 +19,7 @@ from backend.adapters.orm.indexer import IdxBalance, IdxCursor
 from backend.adapters.orm.shoppers import HOLDING_STATUSES, Offer, Redemption
 from backend.bootstrap import Container
 from backend.domain.offers import OfferTerms, WalletFacts, ineligibility
-from backend.domain.rules_amounts import to_base_units
+from backend.domain.rules_amounts import check_tokens
 from backend.domain.tiers import tier_rank
 from backend.errors import InvalidInput, NotFound
 from backend.services.brands import get_brand
@@ -56,7 +56,8 @@ def create_offer(
     created_by: str,
 ) -> Offer:
     brand = get_brand(session, brand_id)
-    cost = to_base_units(cost_tokens, brand.token_decimals)
+    cost = check_tokens(cost_tokens, "cost", brand.token_decimals)
+    min_balance = check_tokens(min_balance_tokens, "min_balance", brand.token_decimals)
     if cost <= 0:
         raise InvalidInput("cost must be positive")
     if starts_at and ends_at and ends_at <= starts_at:
@@ -76,7 +77,7 @@ def create_offer(
         stock_left=stock,
         per_wallet_limit=per_wallet_limit,
         min_tier=min_tier,
-        min_balance=to_base_units(min_balance_tokens, brand.token_decimals),
+        min_balance=min_balance,
         created_by=created_by,
     )
     session.add(offer)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.earning import Brand, Promotion, PromotionVersion
-from backend.domain.rules import ActivePromotion, PromotionSpec
+from backend.domain.rules import ActivePromotion, PromotionSpec, check_spec_amounts
 from backend.domain.rules_amounts import to_base_units
 from backend.errors import Forbidden, NotFound
 from backend.services.brands import get_brand, has_consent
@@ -47,6 +47,7 @@ def create_promotion(
     session: Session, brand_id: int, spec: PromotionSpec, coalition_address: str, created_by: str
 ) -> PromotionView:
     brand = get_brand(session, brand_id)
+    check_spec_amounts(spec, brand.token_decimals)
     chain_id, token = _payout_token(session, brand, spec, coalition_address)
     budget = None if spec.budget is None else to_base_units(spec.budget, brand.token_decimals)
     promotion = Promotion(brand_id=brand_id, name=spec.name, current_version=1, budget=budget, spent=0)
@@ -71,6 +72,7 @@ def update_promotion(
 ) -> PromotionView:
     """A new version; credits already granted keep the version that produced them. `spent` carries over."""
     brand = get_brand(session, brand_id)
+    check_spec_amounts(spec, brand.token_decimals)
     promotion = _promotion(session, brand_id, promotion_id, lock=True)
     chain_id, token = _payout_token(session, brand, spec, coalition_address)
     promotion.current_version += 1

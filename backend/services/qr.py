@@ -34,7 +34,13 @@ from backend.domain import qr as codec
 from backend.domain.actions import ActionIn
 from backend.domain.addresses import parse_address
 from backend.domain.rules import FixedRule, PromotionSpec
-from backend.domain.rules_amounts import from_base_units
+from backend.domain.rules_amounts import (
+    MAX_DECIMALS,
+    MAX_WHOLE_DIGITS,
+    AmountOutOfRange,
+    check_units,
+    from_base_units,
+)
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from backend.services import promotions as promotion_service
 from backend.services.actions import IdempotencyConflict, record_action
@@ -172,6 +178,11 @@ def create_campaign(
         raise InvalidInput("give either promotion_id or reward_amount (a fixed reward per claim)")
     if spec.reward_amount is not None and spec.reward_amount <= 0:
         raise InvalidInput("reward_amount must be positive (token base units)")
+    if spec.reward_amount is not None:
+        check_units(spec.reward_amount, "reward_amount")
+        total = spec.reward_amount * (spec.max_claims or spec.codes)
+        if total >= 10**MAX_WHOLE_DIGITS * 10**MAX_DECIMALS:  # the promotion budget it becomes must be writable
+            raise AmountOutOfRange(f"reward_amount × max_claims must be below 10^{MAX_WHOLE_DIGITS} tokens")
     if spec.max_claims is not None and spec.max_claims < 1:
         raise InvalidInput("max_claims must be at least 1")
     brand = get_brand(session, brand_id)

@@ -23,6 +23,8 @@ def _status(row: CreditOutbox, batch: MintBatch | None) -> tuple[str, str]:
     """(state, human explanation) of one credit on its way to the chain."""
     if row.state == "minted":
         return "confirmed", "minted on chain"
+    if row.state == "held":
+        return "held", row.reason or "held: it cannot be minted; the operators were alerted"
     if row.state == "batched" and batch is not None:
         if batch.tx_hash and batch.state in ("submitted", "included"):
             return "submitted", f"in batch {batch.batch_id}, transaction {batch.tx_hash} submitted"

@@ -2,7 +2,9 @@
 
 Earning inserts `credit_outbox` rows (state `pending`) in the same transaction as the ledger credit. The minting
 pipeline moves them `pending → batched → minted` (or back to `pending` with a reason) with compare-and-set
-updates; a refund cancels a row only while it is still `pending` (`pending → cancelled`).
+updates; a credit no `batchMint` could carry (amount beyond 2^96-1, malformed row) goes `pending → held` with the
+reason and an operator alert, and stays there. A refund cancels a row only while it is still `pending` or `held`
+(`→ cancelled`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.adapters.orm.base import Base, Uint256, UtcDateTime, utcnow
 
-CREDIT_STATES = ("pending", "batched", "minted", "cancelled")
+CREDIT_STATES = ("pending", "batched", "minted", "cancelled", "held")
 BATCH_STATES = ("built", "signed", "submitted", "included", "confirmed", "failed")
 
 

@@ -14,8 +14,8 @@ from backend.api.auth import Principal, ensure_brand_access, require_scope
 from backend.api.deps import SessionDep
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
 from backend.domain import preferences as prefs
-from backend.domain.preferences import check_preferences
 from backend.domain.addresses import Address
+from backend.domain.preferences import check_preferences
 from backend.domain.rules_amounts import TokenAmount
 from backend.domain.tiers import TierError, TierStatus, TierThresholds
 from backend.errors import InvalidInput

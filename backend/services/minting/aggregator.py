@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.minting import CreditOutbox
@@ -45,13 +46,23 @@ def pending_groups(session: Session) -> list[PendingGroup]:
     return sorted(groups, key=lambda g: g.oldest)
 
 
+def _units(value: Any) -> int:
+    """A stored amount as an int; -1 (never mintable, so held by the builder) when the row holds no integer."""
+    try:
+        units = int(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return -1
+    return units if units == value or isinstance(value, str) else -1
+
+
 def load_pending(session: Session, chain_id: int, token: str, limit: int, *, lock: bool) -> list[Credit]:
     """The oldest pending credits of one token; on PostgreSQL locked with SKIP LOCKED (concurrent builders)."""
     query = (
         select(
             CreditOutbox.id,
             CreditOutbox.wallet,
-            CreditOutbox.amount,
+            # NOTE: raw, not through Uint256: one corrupt amount must be held by the builder, not fail the load
+            type_coerce(CreditOutbox.amount, String),
             CreditOutbox.action_id,
             CreditOutbox.rule_id,
             CreditOutbox.created_at,
@@ -62,4 +73,4 @@ def load_pending(session: Session, chain_id: int, token: str, limit: int, *, loc
     )
     if lock:
         query = query.with_for_update(skip_locked=True)
-    return [Credit(i, w, int(a), act, rule, _utc(at)) for i, w, a, act, rule, at in session.execute(query)]
+    return [Credit(i, w, _units(a), act, rule, _utc(at)) for i, w, a, act, rule, at in session.execute(query)]

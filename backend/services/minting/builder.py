@@ -31,10 +31,12 @@ from backend.domain.batching import (
     gas_limit_for,
     plan_batch,
     should_flush,
+    unmintable,
 )
 from backend.domain.manifest import TransferEntry, batch_mint_calldata, encode_entries, line_leaf
 from backend.domain.merkle import MerkleTree
 from backend.services.minting.aggregator import load_pending, pending_groups
+from backend.services.minting.alerts import raise_alert
 from backend.services.minting.errors import BatchNotFound
 from backend.services.minting.holders import HolderKnowledge
 from backend.services.minting.metrics import BATCH_SIZE, BATCHES
@@ -110,7 +112,16 @@ class BatchBuilder:
     def _drain(self, chain_id: int, token: str) -> list[BuiltBatch]:
         built: list[BuiltBatch] = []
         deadline = time.monotonic() + self.slice_s
-        while (batch := self.build_one(chain_id, token)) is not None:
+        while True:
+            try:
+                batch = self.build_one(chain_id, token)
+            except Exception:
+                # NOTE: whatever went wrong with this token (RPC, database), the other tokens are still built;
+                # credits that cannot be minted are held before this point, so this is retried next tick.
+                log.exception("building a batch of token %s failed; retried on the next tick", token)
+                break
+            if batch is None:
+                break
             built.append(batch)
             if time.monotonic() >= deadline:
                 break
@@ -121,8 +132,10 @@ class BatchBuilder:
         share, headroom = self.settings.batch_gas_share, self.settings.batch_gas_headroom
         return gas_budget(self.views.block_gas_limit(), share, headroom, self.model.slack)
 
-    def _blocked(self, session: Session, chain_id: int, token: str, credits: list[Credit]) -> str | None:
-        """Why the token cannot mint right now: checked before spending gas on a doomed batch."""
+    def _blocked(
+        self, session: Session, chain_id: int, token: str, credits: list[Credit]
+    ) -> tuple[str | None, int | None]:
+        """Why the token cannot mint right now (checked before spending gas on a doomed batch), and its cap room."""
         reason: str | None = None
         paused, room = self.views.mint_status(token)
         if paused:
@@ -144,9 +157,9 @@ class BatchBuilder:
                 .limit(1)
             )
             if recent is not None and not recent.startswith(("EnforcedPause", "ERC20ExceededCap")):
-                return f"retrying after a failed batch ({recent[:80]})"
+                return f"retrying after a failed batch ({recent[:80]})", room
         if reason is None:
-            return None
+            return None, room
         session.execute(
             update(CreditOutbox)
             .where(
@@ -157,7 +170,7 @@ class BatchBuilder:
             )
             .values(reason=reason)
         )
-        return reason
+        return reason, room
 
     def build_one(self, chain_id: int, token: str) -> BuiltBatch | None:
         """Claim and enqueue one batch of `token` if one is due; None when nothing is (or nothing was claimed)."""
@@ -168,17 +181,24 @@ class BatchBuilder:
             credits = load_pending(session, chain_id, token, SCAN_ROWS, lock=lock)
             if not credits:
                 return None
-            if (reason := self._blocked(session, chain_id, token, credits)) is not None:
+            scanned = len(credits)
+            credits = self._hold_unmintable(session, token, credits)
+            if not credits:
+                uow.commit()  # the holds; the next call reads the credits behind them
+                return None
+            reason, room = self._blocked(session, chain_id, token, credits)
+            if reason is not None:
                 uow.commit()
                 log.info("token %s blocked: %s", token, reason)
                 return None
+            credits = self._within_cap(session, credits, room)
             lines = aggregate(credits)
             fresh = self.holders.fresh_wallets(session, chain_id, token, {line.wallet for line in lines})
             budget = gas_budget(
                 self.views.block_gas_limit(), self.settings.batch_gas_share, self.settings.batch_gas_headroom
             )
             plan = plan_batch(lines, fresh.__contains__, budget, self.settings.batch_max_recipients, self.model)
-            full = plan.full or len(credits) >= SCAN_ROWS
+            full = plan.full or scanned >= SCAN_ROWS
             oldest = min(c.created_at for c in credits)
             if not plan.lines or not should_flush(oldest, self.clock(), self.settings.batch_window_s, full):
                 uow.commit()  # keeps what was learnt about holders
@@ -199,6 +219,57 @@ class BatchBuilder:
             (time.monotonic() - started) * 1000,
         )
         return batch
+
+    def _within_cap(self, session: Session, credits: list[Credit], room: int | None) -> list[Credit]:
+        """The credits (oldest first) that fit the token's cap room; the others wait, with the reason.
+
+        NOTE: one credit larger than the room would revert the whole batch, again on every retry."""
+        if room is None or sum(c.amount for c in credits) <= room:
+            return credits
+        fit: list[Credit] = []
+        wait: list[int] = []
+        for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
+            if credit.amount <= room:
+                fit.append(credit)
+                room -= credit.amount
+            else:
+                wait.append(credit.id)
+        for start in range(0, len(wait), 5000):
+            session.execute(
+                update(CreditOutbox)
+                .where(CreditOutbox.id.in_(wait[start : start + 5000]), CreditOutbox.state == "pending")
+                .values(reason=REASONS["ERC20ExceededCap"])
+            )
+        return fit
+
+    def _hold_unmintable(self, session: Session, token: str, credits: list[Credit]) -> list[Credit]:
+        """Quarantine (`pending → held`, reason, one operator alert) the credits no batch could carry; the rest."""
+        bad = {c.id: (c, why) for c in credits if (why := unmintable(c)) is not None}
+        if not bad:
+            return credits
+        now = utcnow()
+        held: list[int] = []
+        for credit, why in bad.values():
+            reason = f"held: {why}; the operators were alerted"
+            result = session.execute(
+                update(CreditOutbox)
+                .where(CreditOutbox.id == credit.id, CreditOutbox.state == "pending")
+                .values(state="held", reason=reason[:200], updated_at=now)
+                .returning(CreditOutbox.id)
+            )
+            held += result.scalars()
+        if held:
+            details = "; ".join(
+                f"credit {i} (action {bad[i][0].action_id}, amount {str(bad[i][0].amount)[:40]}): {bad[i][1]}"
+                for i in held[:3]
+            )
+            raise_alert(
+                session,
+                "credit-held",
+                f"{len(held)} credit(s) of token {token} can never be minted and were held: {details}",
+                severity="critical",
+            )
+        return [c for c in credits if c.id not in bad]
 
     def _claim(
         self, session: Session, chain_id: int, token: str, plan: BatchPlan, fresh: set[str]

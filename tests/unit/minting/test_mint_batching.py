@@ -15,6 +15,7 @@ from backend.domain.batching import (
     gas_budget,
     plan_batch,
     should_flush,
+    unmintable,
 )
 from backend.domain.manifest import MAX_ENTRY_AMOUNT
 
@@ -84,3 +85,11 @@ def test_flush_on_window_or_when_full() -> None:
     assert not should_flush(T0, T0 + timedelta(seconds=1), 2.0, full=False)
     assert should_flush(T0, T0 + timedelta(seconds=2), 2.0, full=False)
     assert should_flush(T0, T0, 2.0, full=True)
+
+
+def test_a_credit_no_batch_mint_entry_can_carry_is_named_unmintable() -> None:
+    assert unmintable(credit(1, wallet(1), MAX_ENTRY_AMOUNT)) is None
+    for bad in (credit(2, wallet(1), MAX_ENTRY_AMOUNT + 1), credit(3, wallet(1), 0), credit(4, wallet(1), -1)):
+        assert "2^96-1" in (unmintable(bad) or "")
+    assert "encoded" in (unmintable(credit(5, "0xnot-a-wallet", 1)) or "")
+    assert "encoded" in (unmintable(credit(6, "0x" + "00" * 20, 1)) or "")
