@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.auth import (
@@ -21,6 +21,7 @@ from backend.api.deps import ContainerDep, SessionDep
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
 from backend.services import rate_limit
+from backend.services.qr_export import export_cache
 
 router = APIRouter(tags=["qr"])
 WriterDep = Annotated[Principal, Depends(require_scope("promotions:write"))]
@@ -231,9 +232,13 @@ def code_svg(
 def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
     campaign = _owned(session, principal, campaign_id)
     session.expunge(campaign)  # the stream outlives the request's session
-    chunks = qr_service.export_zip(campaign, qr_service.container_keyring(container))
+    ring = qr_service.container_keyring(container)
+    exports = export_cache(container.settings.deployments_dir.parent / "qr-exports")
     headers = {"Content-Disposition": f'attachment; filename="qr-campaign-{campaign.id}.zip"'}
-    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+    cached = exports.cached(campaign, ring)
+    if cached is not None:  # rendered before: served from the file, no rendering and no export slot
+        return FileResponse(cached, media_type="application/zip", headers=headers)
+    return StreamingResponse(exports.render(campaign, ring), media_type="application/zip", headers=headers)
 
 
 @router.get(
