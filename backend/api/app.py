@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from backend import __version__
 from backend.api.action_fast_path import ActionFastPath
 from backend.api.body_limit import BodyLimitMiddleware
+from backend.api.method_routing import MethodRouting
 from backend.api.problems import install_problem_handlers
 from backend.api.rate_limit import RateLimitMiddleware
 from backend.api.routes import actions as actions_routes
@@ -65,6 +66,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(offers_routes.router)
     app.include_router(redemptions_routes.router)
     app.include_router(dashboard_routes.router)
+    app.add_middleware(MethodRouting, api=app)  # a wrong method on a known path: 405 with every allowed one
     app.add_middleware(ActionFastPath, api=app, container=container)  # innermost: after limits and body size
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, container=container)  # outermost: refuse before reading bodies
