@@ -18,6 +18,7 @@ from backend.api.auth import (
     require_scope,
 )
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import PathId, RfcDateTime, StrictInt
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
 from backend.services import rate_limit
@@ -31,11 +32,13 @@ Amount = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="token base 
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    codes: int = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
-    ends_at: datetime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
-    starts_at: datetime | None = Field(default=None, description="default: now")
-    max_claims: int | None = Field(default=None, ge=1, description="default: one claim per code")
-    promotion_id: int | None = Field(default=None, ge=1, description="the promotion whose rules price a claim")
+    codes: StrictInt = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
+    ends_at: RfcDateTime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
+    starts_at: RfcDateTime | None = Field(default=None, description="default: now")
+    max_claims: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1, description="default: one claim per code")
+    promotion_id: StrictInt | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="the promotion whose rules price a claim"
+    )
     reward_amount: Amount | None = Field(default=None, description="or a fixed reward per claim")
     token_address: str | None = Field(default=None, description="fixed reward: token (default the brand's)")
     brand_id: int | None = Field(default=None, ge=1, description="platform operators only: whose campaign")
@@ -164,12 +167,12 @@ def list_campaigns(
 
 
 @router.get("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="One QR campaign")
-def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+def get_campaign(campaign_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
     return _out(_owned(session, principal, campaign_id))
 
 
 @router.patch("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="Pause, resume or end")
-def patch_campaign(campaign_id: int, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
+def patch_campaign(campaign_id: PathId, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
     campaign = qr_service.set_state(_owned(session, principal, campaign_id), body.state)
     session.commit()
     return _out(campaign)
@@ -177,7 +180,7 @@ def patch_campaign(campaign_id: int, body: CampaignPatch, session: SessionDep, p
 
 @router.get("/v1/qr/campaigns/{campaign_id}/codes", response_model=CodePage, summary="The campaign's codes")
 def list_codes(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -197,8 +200,8 @@ def list_codes(
     summary="One code as a PNG",
 )
 def code_png(
-    campaign_id: int,
-    code_id: int,
+    campaign_id: PathId,
+    code_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -216,7 +219,7 @@ def code_png(
     summary="One code as an SVG",
 )
 def code_svg(
-    campaign_id: int, code_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep
+    campaign_id: PathId, code_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
     text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
@@ -229,7 +232,7 @@ def code_svg(
     responses={200: {"content": {"application/zip": {}}}},
     summary="Every code as PNG plus a CSV manifest, streamed (for printing)",
 )
-def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
+def export_zip(campaign_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
     campaign = _owned(session, principal, campaign_id)
     session.expunge(campaign)  # the stream outlives the request's session
     ring = qr_service.container_keyring(container)
@@ -247,7 +250,7 @@ def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, p
     summary="A printable page of codes (A4, 4 per row), `limit` codes from `offset`",
 )
 def sheet(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -261,7 +264,7 @@ def sheet(
 
 @router.get("/v1/qr/campaigns/{campaign_id}/claims", summary="Claims of a campaign, oldest first")
 def list_claims(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     principal: CurrentPrincipal,
     offset: int = Query(0, ge=0),
