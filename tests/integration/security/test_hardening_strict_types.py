@@ -34,6 +34,6 @@ def test_validation_messages_never_name_internal_models(world: World) -> None:
                     continue
                 seen += 1
                 text = response.text
-                leaked = [n for n in names if len(n) > 3 and f"instance of {n}" in text or f'"{n}"' in text]
+                leaked = [n for n in names if len(n) > 3 and (f"instance of {n}" in text or f'"{n}"' in text)]
                 assert leaked == [], (method, path, text)
     assert seen > 10
