@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from pathlib import Path
 
 import typer
 
-from backend.config import REPO_ROOT, Settings
+from backend.config import Settings
 
 app = typer.Typer(
     help="Loyalty-token backend: ledger, batched minting, chain indexer. Configure with LOYALTY_* env vars.",
@@ -34,21 +32,27 @@ def up(
 
     from backend.api.app import create_app
     from backend.bootstrap import bootstrap
+    from backend.demo.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError, refuse_taken_port
     from backend.runner import EmbeddedRunner, background_tasks
 
     _logging()
-    db_path = REPO_ROOT / "var" / "embedded.db"
-    if not keep_db:
-        # NOTE: the in-process chain lives in memory, so a database from an earlier run would describe a
-        # chain that no longer exists; start both fresh.
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    settings = Settings(
-        database_url=os.environ.get("LOYALTY_DATABASE_URL", f"sqlite:///{db_path}"),
-        rpc_urls="eth-tester://",
-    )
+    database = EmbeddedDatabase.configured()
+    settings = Settings(database_url=database.url, rpc_urls="eth-tester://")
     if port:
         settings = settings.model_copy(update={"port": port})
+    try:
+        database.lock()  # before anything is deleted: refuse if a running instance uses this database
+        refuse_taken_port(settings.host, settings.port)
+    except EmbeddedDatabaseError as exc:
+        typer.echo(f"loyalty up: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    if keep_db or not database.is_embedded_default:
+        typer.echo(f"Using database {database.path or database.url} (kept as is)", err=True)
+    else:
+        # NOTE: the in-process chain lives in memory, so a database from an earlier run would describe a
+        # chain that no longer exists; start both fresh. Only the embedded default's own file is ever deleted.
+        for deleted in database.start_fresh():
+            typer.echo(f"Deleted {deleted} (earlier embedded run; --keep-db keeps it)", err=True)
     container = bootstrap(settings)
     from backend.demo.chain_clock import chain_clock_task
     from backend.demo.startup import login_hint, start_demo_thread
@@ -70,6 +74,7 @@ def up(
     finally:
         runner.stop()
         container.close()
+        database.release()
 
 
 @app.command()

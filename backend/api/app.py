@@ -8,6 +8,7 @@ from backend import __version__
 from backend.api.action_fast_path import ActionFastPath
 from backend.api.body_limit import BodyLimitMiddleware
 from backend.api.json_depth import JsonDepthMiddleware
+from backend.api.method_routing import MethodRouting
 from backend.api.problems import install_problem_handlers
 from backend.api.rate_limit import RateLimitMiddleware
 from backend.api.routes import actions as actions_routes
@@ -66,6 +67,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.include_router(offers_routes.router)
     app.include_router(redemptions_routes.router)
     app.include_router(dashboard_routes.router)
+    app.add_middleware(MethodRouting, api=app)  # a wrong method on a known path: 405 with every allowed one
     app.add_middleware(ActionFastPath, api=app, container=container)  # innermost: after limits and body size
     app.add_middleware(JsonDepthMiddleware, max_depth=container.settings.max_json_depth)  # before any JSON parse
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,13 +42,28 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# NOTE: pydantic names the model a value should be ("... instance of ActionIn") and puts union members' class
+# names and validator wrappers in `loc`; a client needs the field and the rule, never the server's class names.
+_MODEL_MESSAGES = {
+    "model_type": "Input should be an object",
+    "model_attributes_type": "Input should be an object",
+    "dataclass_type": "Input should be an object",
+    "dataclass_exact_type": "Input should be an object",
+    "is_instance_of": "Input is of the wrong type",
+    "is_subclass_of": "Input is of the wrong type",
+}
+_INSTANCE_OF = re.compile(r",? or (?:an )?instance of [\w.]+|(?:an )?instance of [\w.]+")
+_INTERNAL_LOC = re.compile(r"^[A-Z][A-Za-z0-9_]*$|[\[\]()]")
+
+
 def _clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
     cleaned = []
     for err in errors:
+        msg = _MODEL_MESSAGES.get(str(err.get("type")), str(err.get("msg", "")))
         cleaned.append(
             {
-                "loc": [str(p) for p in err.get("loc", ())],
-                "msg": str(err.get("msg", "")),
+                "loc": [str(p) for p in err.get("loc", ()) if not _INTERNAL_LOC.search(str(p))],
+                "msg": _INSTANCE_OF.sub("", msg).strip() or "Invalid value",
                 "type": err.get("type"),
             }
         )

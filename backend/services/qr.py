@@ -295,18 +295,18 @@ def code_text(campaign: QrCampaign, serial: int, ring: codec.QrKeyring) -> str:
     if not 1 <= serial <= campaign.code_count:
         raise NotFound(f"campaign {campaign.id} has no code {serial}")
     payload = codec.QrPayload(campaign.id, serial, expires_at(campaign), campaign.key_id)
-    return codec.encode(payload, _signing_key(ring, campaign))
+    return codec.encode(payload, signing_key(ring, campaign))
 
 
 def codes_page(campaign: QrCampaign, ring: codec.QrKeyring, offset: int, limit: int) -> list[tuple[int, str]]:
     """(code_id, code) for serials offset+1 .. offset+limit."""
     first, last = offset + 1, min(campaign.code_count, offset + limit)
     serials = range(first, last + 1)
-    texts = codec.encode_many(campaign.id, serials, expires_at(campaign), campaign.key_id, _signing_key(ring, campaign))
+    texts = codec.encode_many(campaign.id, serials, expires_at(campaign), campaign.key_id, signing_key(ring, campaign))
     return list(zip(serials, texts, strict=True))
 
 
-def _signing_key(ring: codec.QrKeyring, campaign: QrCampaign) -> bytes:
+def signing_key(ring: codec.QrKeyring, campaign: QrCampaign) -> bytes:
     try:
         return ring.signing_key(campaign.key_id)
     except KeyError as exc:
@@ -356,7 +356,9 @@ class _ChunkSink(io.RawIOBase):
         return out
 
 
-def export_zip(campaign: QrCampaign, ring: codec.QrKeyring, *, page: int = 500) -> Iterator[bytes]:
+def export_zip(
+    campaign: QrCampaign, ring: codec.QrKeyring, *, page: int = 500, on_render: Callable[[], None] | None = None
+) -> Iterator[bytes]:
     """Stream a zip of every code as `codes/<code_id>.png` plus `manifest.csv`; memory stays one page deep."""
     sink = _ChunkSink()
     manifest = io.StringIO()
@@ -368,6 +370,8 @@ def export_zip(campaign: QrCampaign, ring: codec.QrKeyring, *, page: int = 500) 
             for serial, text in codes_page(campaign, ring, offset, page):
                 name = f"codes/{serial:06d}.png"
                 archive.writestr(name, render_png(text))  # PNG is compressed already
+                if on_render is not None:
+                    on_render()
                 rows.writerow([serial, text, campaign.id, expiry, name])
             yield sink.take()
         archive.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)

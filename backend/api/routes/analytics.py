@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from backend.api.auth import PLATFORM_ROLES, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import PathId
 from backend.services import brands as brand_service
 from indexer import analytics
 
@@ -61,7 +62,7 @@ def _amounts(row: dict, *keys: str) -> dict:
 
 
 @router.get("/v1/brands/{brand_id}/analytics", summary="Issued, redeemed, holders and the daily series of a brand")
-def brand_analytics(brand_id: int, principal: AnalyticsReader, session: SessionDep) -> BrandAnalyticsOut:
+def brand_analytics(brand_id: PathId, principal: AnalyticsReader, session: SessionDep) -> BrandAnalyticsOut:
     ensure_brand_access(principal, brand_id)
     brand = brand_service.get_brand(session, brand_id)
     data = analytics.token_analytics(session, brand.chain_id, brand.token_address.lower())
@@ -81,7 +82,7 @@ def brand_analytics(brand_id: int, principal: AnalyticsReader, session: SessionD
 
 @router.get("/v1/brands/{brand_id}/leaderboard", summary="Top earners of a brand's token (the brand and admins)")
 def brand_leaderboard(
-    brand_id: int,
+    brand_id: PathId,
     principal: AnalyticsReader,
     session: SessionDep,
     limit: int = Query(10, ge=1, le=100),

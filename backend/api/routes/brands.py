@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import StrictBool, StrictInt
 from backend.domain.actions import MAX_ID
 from backend.errors import Forbidden, InvalidInput
 from backend.services import brands as brand_service
@@ -24,7 +25,7 @@ class BrandIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     contact_email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    use_coalition_token: bool = False
+    use_coalition_token: StrictBool = False
     token_symbol: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,11}$")
 
 
@@ -43,7 +44,7 @@ class BrandOut(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grantee_brand_id: int = Field(ge=1, le=MAX_ID)
+    grantee_brand_id: StrictInt = Field(ge=1, le=MAX_ID)
 
 
 class ConsentOut(BaseModel):
@@ -102,6 +103,8 @@ def grant_consent(
     ensure_brand_access(principal, brand_id)
     if principal.role == "auditor":
         raise Forbidden("auditors cannot grant consents")
+    if body.grantee_brand_id == brand_id:
+        raise InvalidInput("a brand always pays in its own token; a consent names another brand")
     brand = brand_service.get_brand(session, brand_id)
     if brand.is_coalition:
         raise InvalidInput("this brand pays in the coalition token; coalition consents are granted by an admin")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from backend.adapters.orm.shoppers import Offer
 from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import RfcDateTime, StrictInt
 from backend.domain.addresses import Address
 from backend.domain.rules_amounts import TokenAmount, from_base_units
 from backend.services import offers as offer_service
@@ -27,10 +28,10 @@ class OfferIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
     cost: TokenAmount = Field(description="whole tokens burned per redemption (decimal string)")
-    stock: int = Field(ge=1, le=10_000_000)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    per_wallet_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    stock: StrictInt = Field(ge=1, le=10_000_000)
+    starts_at: RfcDateTime | None = None
+    ends_at: RfcDateTime | None = None
+    per_wallet_limit: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     min_tier: TierName | None = None
     min_balance: TokenAmount = Field(default=Decimal(0), description="whole tokens the wallet must hold to claim")
 

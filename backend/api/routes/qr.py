@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.auth import (
@@ -18,10 +18,12 @@ from backend.api.auth import (
     require_scope,
 )
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import PathId, RfcDateTime, StrictInt
 from backend.domain.addresses import Address
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
 from backend.services import rate_limit
+from backend.services.qr_export import export_cache
 
 router = APIRouter(tags=["qr"])
 WriterDep = Annotated[Principal, Depends(require_scope("promotions:write"))]
@@ -31,11 +33,13 @@ Amount = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="token base 
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    codes: int = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
-    ends_at: datetime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
-    starts_at: datetime | None = Field(default=None, description="default: now")
-    max_claims: int | None = Field(default=None, ge=1, description="default: one claim per code")
-    promotion_id: int | None = Field(default=None, ge=1, description="the promotion whose rules price a claim")
+    codes: StrictInt = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
+    ends_at: RfcDateTime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
+    starts_at: RfcDateTime | None = Field(default=None, description="default: now")
+    max_claims: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1, description="default: one claim per code")
+    promotion_id: StrictInt | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="the promotion whose rules price a claim"
+    )
     reward_amount: Amount | None = Field(default=None, description="or a fixed reward per claim")
     token_address: Address | None = Field(default=None, description="fixed reward: token (default the brand's)")
     brand_id: int | None = Field(default=None, ge=1, description="platform operators only: whose campaign")
@@ -164,12 +168,12 @@ def list_campaigns(
 
 
 @router.get("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="One QR campaign")
-def get_campaign(campaign_id: int, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+def get_campaign(campaign_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
     return _out(_owned(session, principal, campaign_id))
 
 
 @router.patch("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="Pause, resume or end")
-def patch_campaign(campaign_id: int, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
+def patch_campaign(campaign_id: PathId, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
     campaign = qr_service.set_state(_owned(session, principal, campaign_id), body.state)
     session.commit()
     return _out(campaign)
@@ -177,7 +181,7 @@ def patch_campaign(campaign_id: int, body: CampaignPatch, session: SessionDep, p
 
 @router.get("/v1/qr/campaigns/{campaign_id}/codes", response_model=CodePage, summary="The campaign's codes")
 def list_codes(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -197,8 +201,8 @@ def list_codes(
     summary="One code as a PNG",
 )
 def code_png(
-    campaign_id: int,
-    code_id: int,
+    campaign_id: PathId,
+    code_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -216,7 +220,7 @@ def code_png(
     summary="One code as an SVG",
 )
 def code_svg(
-    campaign_id: int, code_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep
+    campaign_id: PathId, code_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
     text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
@@ -229,12 +233,16 @@ def code_svg(
     responses={200: {"content": {"application/zip": {}}}},
     summary="Every code as PNG plus a CSV manifest, streamed (for printing)",
 )
-def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
+def export_zip(campaign_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
     campaign = _owned(session, principal, campaign_id)
     session.expunge(campaign)  # the stream outlives the request's session
-    chunks = qr_service.export_zip(campaign, qr_service.container_keyring(container))
+    ring = qr_service.container_keyring(container)
+    exports = export_cache(container.settings.deployments_dir.parent / "qr-exports")
     headers = {"Content-Disposition": f'attachment; filename="qr-campaign-{campaign.id}.zip"'}
-    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+    cached = exports.cached(campaign, ring)
+    if cached is not None:  # rendered before: served from the file, no rendering and no export slot
+        return FileResponse(cached, media_type="application/zip", headers=headers)
+    return StreamingResponse(exports.render(campaign, ring), media_type="application/zip", headers=headers)
 
 
 @router.get(
@@ -243,7 +251,7 @@ def export_zip(campaign_id: int, session: SessionDep, container: ContainerDep, p
     summary="A printable page of codes (A4, 4 per row), `limit` codes from `offset`",
 )
 def sheet(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     container: ContainerDep,
     principal: WriterDep,
@@ -257,7 +265,7 @@ def sheet(
 
 @router.get("/v1/qr/campaigns/{campaign_id}/claims", summary="Claims of a campaign, oldest first")
 def list_claims(
-    campaign_id: int,
+    campaign_id: PathId,
     session: SessionDep,
     principal: CurrentPrincipal,
     offset: int = Query(0, ge=0),

@@ -34,7 +34,7 @@ Manager = Annotated[Principal, Depends(_manager)]
 
 class EndpointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: AnyHttpUrl = Field(description="http(s) URL of the receiver, without credentials")
+    url: AnyHttpUrl = Field(max_length=2048, description="http(s) URL of the receiver, without credentials")
     event_types: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES))
     description: str | None = Field(default=None, max_length=200)
 
