@@ -17,6 +17,7 @@ from tests.conftest import make_settings
 from tests.support.auth import admin_headers, create_brand, key_headers, login
 
 WALLET = "0x" + "cd" * 20
+SHOPPER = "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"  # checksummed: a session for a real wallet spelling
 PASSWORD = "security-matrix-pw"
 
 
@@ -62,7 +63,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if importlib.util.find_spec("backend.api.shopper_auth") is not None:
         from backend.api.shopper_auth import issue_session
 
-        token, _ = issue_session(container, "0x" + "Ab" * 20, container.chain.chain_id)
+        token, _ = issue_session(container, SHOPPER, container.chain.chain_id)
         callers["shopper"] = {"Authorization": f"Bearer {token}"}
     world = World(client, container, a, b, callers)
     world.params.update(_resources_of_a(world, key_headers(key_a)))
