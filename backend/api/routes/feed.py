@@ -64,6 +64,9 @@ async def feed(
     if principal.role not in FEED_ROLES:
         await websocket.close(code=4403, reason="the feed is for admins, brand managers and brand API keys")
         return
+    if auth.READ_SCOPE not in principal.scopes:
+        await websocket.close(code=4403, reason=f"the feed needs the scope {auth.READ_SCOPE!r}")
+        return
     scope = brand_id
     if principal.role != "admin":
         if brand_id is not None and brand_id != principal.brand_id:
