@@ -12,6 +12,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, get_args
@@ -56,7 +57,7 @@ def parse_key(raw: str) -> tuple[int, str] | None:
     return int(parts[1]), parts[2]
 
 
-def create_key(session: Session, brand_id: int, name: str, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+def create_key(session: Session, brand_id: int, name: str, scopes: Sequence[str] | None = None) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the plaintext key (the only time it exists).
 
     No `scopes` means the default set; an empty list is refused (it must never mean "everything").
