@@ -18,13 +18,13 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import ContainerDep
 from backend.bootstrap import Container
 from backend.errors import Forbidden, Unauthorized
-from backend.services.api_keys import ApiKeyCache
+from backend.services.api_keys import KEY_SCOPES, ApiKeyCache
 
 JWT_ALGORITHM = "HS256"
-ALL_SCOPES = frozenset({"actions:write", "promotions:write", "analytics:read", "brands:admin", "audit:read"})
+ALL_SCOPES = KEY_SCOPES | {"brands:admin", "audit:read"}
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "admin": ALL_SCOPES,
-    "brand_manager": frozenset({"actions:write", "promotions:write", "analytics:read"}),
+    "brand_manager": KEY_SCOPES,  # a brand's manager answers its customers' GDPR requests
     "auditor": frozenset({"audit:read", "analytics:read"}),
     "viewer": frozenset({"analytics:read"}),
 }
@@ -147,6 +147,10 @@ def require_scope(scope: str) -> Callable[..., Principal]:
 
     # NOTE: async so FastAPI calls it on the event loop (a sync dependency costs a thread-pool hop per request).
     return _dependency  # type: ignore[return-value]
+
+
+READ_SCOPE = "analytics:read"  # reading a brand's data (promotions, campaigns, webhooks, ...); changes need more
+BrandReader = Annotated[Principal, Depends(require_scope(READ_SCOPE))]
 
 
 def ensure_brand_access(principal: Principal, brand_id: int) -> None:

@@ -12,8 +12,10 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal, get_args
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,10 +25,18 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import ApiKey
 from backend.errors import InvalidInput, NotFound
 
-KEY_SCOPES = frozenset({"actions:write", "promotions:write", "analytics:read"})
+# NOTE: GDPR export and erasure are never in the default set: a key reaches customers' personal data only
+# when a manager asked for it by name.
+KeyScope = Literal["actions:write", "promotions:write", "analytics:read", "gdpr:export", "gdpr:erase"]
+KEY_SCOPES = frozenset(get_args(KeyScope))
 DEFAULT_SCOPES = ("actions:write", "promotions:write", "analytics:read")
 LAST_USED_EVERY_S = 60  # write `last_used_at` at most once a minute per key, not once per request
 CACHE_TTL_S = 5.0  # a revocation in another process takes effect within this time
+
+
+class InvalidScopes(InvalidInput):
+    code = "invalid-scopes"
+    title = "Unknown or empty API key scopes"
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,15 @@ def parse_key(raw: str) -> tuple[int, str] | None:
     return int(parts[1]), parts[2]
 
 
-def create_key(session: Session, brand_id: int, name: str, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext key (the only time it exists)."""
-    wanted = sorted(set(scopes or DEFAULT_SCOPES))
+def create_key(session: Session, brand_id: int, name: str, scopes: Sequence[str] | None = None) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key (the only time it exists).
+
+    No `scopes` means the default set; an empty list is refused (it must never mean "everything").
+    """
+    wanted = sorted(set(DEFAULT_SCOPES if scopes is None else scopes))
     unknown = [s for s in wanted if s not in KEY_SCOPES]
     if unknown or not wanted:
-        raise InvalidInput(f"unknown scopes {unknown}; allowed: {sorted(KEY_SCOPES)}")
+        raise InvalidScopes(f"unknown or no scopes {unknown}; name at least one of {sorted(KEY_SCOPES)}")
     secret = secrets.token_urlsafe(32)
     key = ApiKey(brand_id=brand_id, name=name, secret_hash=_hash(secret), scopes=" ".join(wanted))
     session.add(key)

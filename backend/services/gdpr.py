@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from backend.adapters.orm.base import Base
 from backend.adapters.orm.notifications import GdprRequest
 from backend.domain.json_nesting import json_depth
+from backend.errors import InvalidInput
 
 WALLET_COLUMNS = ("wallet", "referrer", "holder", "used_by", "referred_by")
 OWN_WALLET_COLUMNS = ("wallet", "holder", "used_by")  # erasure: rows about the wallet, not about its referees
@@ -34,11 +35,22 @@ ROW_LIMIT = 10_000
 EXPORT_JSON_DEPTH = 32
 
 
+class CustomerIdNeedsBrand(InvalidInput):
+    code = "customer-id-needs-brand"
+    title = "A customer id names a person only together with its brand"
+
+
 @dataclass(frozen=True)
 class Subject:
     wallet: str | None = None
     customer_id: str | None = None
     brand_id: int | None = None  # a brand sees and erases only its own rows
+
+    def __post_init__(self) -> None:
+        # NOTE: two brands may each have a customer "42"; without the brand a request would reach both, and
+        # through their wallets into every other brand.
+        if self.customer_id is not None and self.brand_id is None:
+            raise CustomerIdNeedsBrand("a customer_id request needs the customer's brand_id")
 
     @property
     def digest(self) -> str:

@@ -20,7 +20,9 @@ router = APIRouter(tags=["api keys"])
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(default="default", min_length=1, max_length=100)
-    scopes: list[str] | None = Field(default=None, max_length=10)
+    scopes: list[key_service.KeyScope] | None = Field(
+        default=None, min_length=1, max_length=10, description="default: the three non-GDPR scopes"
+    )
 
 
 class ApiKeyOut(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
+from backend.api.auth import BrandReader, CurrentPrincipal, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.strict_types import StrictBool, StrictInt
 from backend.domain.actions import MAX_ID
@@ -120,7 +120,7 @@ def grant_consent(
 
 
 @router.get("/v1/brands/{brand_id}/consents", response_model=list[ConsentOut], summary="Consents on and to a brand")
-def list_consents(brand_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[ConsentOut]:
+def list_consents(brand_id: PathId, session: SessionDep, principal: BrandReader) -> list[ConsentOut]:
     ensure_brand_access(principal, brand_id)
     brand = brand_service.get_brand(session, brand_id)
     return [_consent_out(c) for c in brand_service.list_consents(session, brand)]

@@ -89,6 +89,9 @@ async def feed(
     if principal.role not in FEED_ROLES:
         await _refuse(websocket, subprotocol, 4403, "the feed is for admins, brand managers and brand API keys")
         return
+    if auth.READ_SCOPE not in principal.scopes:
+        await _refuse(websocket, subprotocol, 4403, f"the feed needs the scope {auth.READ_SCOPE!r}")
+        return
     scope = brand
     if principal.role != "admin":
         if brand is not None and brand != principal.brand_id:

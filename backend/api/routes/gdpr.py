@@ -1,7 +1,8 @@
 """GDPR: `GET /v1/gdpr/export` and `POST /v1/gdpr/erase` for a wallet or a brand's customer id.
 
-Admins may name any wallet or customer id; a brand (manager or API key) only its own customers' ids, and sees
-only its own rows; a signed-in shopper only their own wallet.
+Admins may name any wallet, or a customer id together with its brand; a brand (manager or API key) only its own
+customers' ids, and sees only its own rows; a signed-in shopper only their own wallet. Operators and keys need
+the scope `gdpr:export` or `gdpr:erase`: API keys get them only when asked for by name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.api.auth import InvalidCredentials, Principal, get_principal
+from backend.api.auth import InvalidCredentials, MissingScope, Principal, get_principal
 from backend.api.deps import ContainerDep, SessionDep
 from backend.domain.actions import Text
 from backend.domain.addresses import Address
@@ -24,6 +25,8 @@ except ImportError:  # pragma: no cover
     get_shopper = None  # type: ignore[assignment]
 
 router = APIRouter(tags=["gdpr"])
+EXPORT_SCOPE = "gdpr:export"
+ERASE_SCOPE = "gdpr:erase"
 
 
 class Caller(BaseModel):
@@ -54,7 +57,9 @@ class SubjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     wallet: Address | None = None
     customer_id: Text | None = None
-    brand_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="admins: the brand of a customer id")
+    brand_id: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="admins: the brand of a customer id (required with it)"
+    )
 
     @model_validator(mode="after")
     def _one_subject(self) -> SubjectIn:
@@ -63,16 +68,17 @@ class SubjectIn(BaseModel):
         return self
 
 
-def _subject(caller: Caller, body: SubjectIn) -> gdpr.Subject:
+def _subject(caller: Caller, body: SubjectIn, scope: str) -> gdpr.Subject:
     if caller.shopper is not None:
         if body.customer_id is not None or body.wallet is None or body.wallet != caller.shopper:
             raise Forbidden("a shopper may only ask about their own wallet")
         return gdpr.Subject(wallet=body.wallet)
     principal = caller.principal
     assert principal is not None
-    if principal.role == "admin":
-        brand = body.brand_id if body.customer_id is not None else None
-        return gdpr.Subject(wallet=body.wallet, customer_id=body.customer_id, brand_id=brand)
+    if scope not in principal.scopes:
+        raise MissingScope(f"this operation needs the scope {scope!r}")
+    if principal.role == "admin":  # a brand_id scopes a wallet request too; a customer id needs one (422)
+        return gdpr.Subject(wallet=body.wallet, customer_id=body.customer_id, brand_id=body.brand_id)
     if principal.role in ("brand_manager", "brand_api") and principal.brand_id is not None:
         if body.customer_id is None:
             raise Forbidden("brands ask by their own customer_id; wallets are asked about by the shopper or an admin")
@@ -97,7 +103,7 @@ def export_data(
     customer_id: Annotated[str | None, Query(max_length=200)] = None,
     brand_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:
-    subject = _subject(caller, _subject_of_query(wallet, customer_id, brand_id))
+    subject = _subject(caller, _subject_of_query(wallet, customer_id, brand_id), EXPORT_SCOPE)
     result = gdpr.export(session, subject, _who(caller))
     session.commit()
     return result
@@ -109,7 +115,7 @@ class EraseOut(BaseModel):
 
 @router.post("/v1/gdpr/erase", response_model=EraseOut, summary="Erase personal data off-chain (the ledger stays)")
 def erase_data(body: SubjectIn, session: SessionDep, caller: CallerDep) -> EraseOut:
-    subject = _subject(caller, body)
+    subject = _subject(caller, body, ERASE_SCOPE)
     touched = gdpr.erase(session, subject, _who(caller))
     session.commit()
     return EraseOut(erased=touched)

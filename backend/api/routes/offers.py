@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.adapters.orm.shoppers import Offer
-from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
+from backend.api.auth import BrandReader, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.strict_types import RfcDateTime, StrictInt
 from backend.domain.addresses import Address
@@ -129,7 +129,7 @@ def create_offer(brand_id: RowId, body: OfferIn, session: SessionDep, principal:
 
 
 @router.get("/v1/brands/{brand_id}/offers", response_model=list[OfferOut], summary="A brand's offers")
-def list_offers(brand_id: RowId, session: SessionDep, principal: CurrentPrincipal) -> list[OfferOut]:
+def list_offers(brand_id: RowId, session: SessionDep, principal: BrandReader) -> list[OfferOut]:
     ensure_brand_access(principal, brand_id)
     return [offer_out(o) for o in offer_service.brand_offers(session, brand_id)]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
+from backend.api.auth import BrandReader, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.routes.brands import PathId
 from backend.domain.actions import ActionIn, Text
@@ -83,7 +83,7 @@ def create_promotion(
 
 
 @router.get("/v1/brands/{brand_id}/promotions", response_model=list[PromotionOut], summary="A brand's promotions")
-def list_promotions(brand_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> list[PromotionOut]:
+def list_promotions(brand_id: PathId, session: SessionDep, principal: BrandReader) -> list[PromotionOut]:
     ensure_brand_access(principal, brand_id)
     return [_out(v) for v in promotion_service.list_promotions(session, brand_id)]
 
@@ -97,7 +97,7 @@ def get_promotion(
     brand_id: PathId,
     promotion_id: PathId,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: BrandReader,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> PromotionOut:
     ensure_brand_access(principal, brand_id)
@@ -132,7 +132,7 @@ def update_promotion(
     summary="Dry run: what an action would earn from this promotion now (credits nothing)",
 )
 def preview(
-    brand_id: PathId, promotion_id: PathId, action: PreviewIn, session: SessionDep, principal: CurrentPrincipal
+    brand_id: PathId, promotion_id: PathId, action: PreviewIn, session: SessionDep, principal: BrandReader
 ) -> PreviewOut:
     ensure_brand_access(principal, brand_id)
     promotion_service.get_promotion(session, brand_id, promotion_id)

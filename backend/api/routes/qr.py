@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.auth import (
     PLATFORM_ROLES,
+    BrandReader,
     CrossTenant,
-    CurrentPrincipal,
     Principal,
     ensure_brand_access,
     require_scope,
@@ -154,7 +154,7 @@ def create_campaign(
 @router.get("/v1/qr/campaigns", response_model=list[CampaignOut], summary="QR campaigns the caller may see")
 def list_campaigns(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: BrandReader,
     brand_id: int | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
@@ -168,7 +168,7 @@ def list_campaigns(
 
 
 @router.get("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="One QR campaign")
-def get_campaign(campaign_id: PathId, session: SessionDep, principal: CurrentPrincipal) -> CampaignOut:
+def get_campaign(campaign_id: PathId, session: SessionDep, principal: BrandReader) -> CampaignOut:
     return _out(_owned(session, principal, campaign_id))
 
 
@@ -267,7 +267,7 @@ def sheet(
 def list_claims(
     campaign_id: PathId,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: BrandReader,
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[ClaimOut]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.adapters.orm.shoppers import Redemption
-from backend.api.auth import CurrentPrincipal, ensure_brand_access
+from backend.api.auth import BrandReader, ensure_brand_access
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
 from backend.domain.addresses import Address
@@ -145,7 +145,7 @@ def redemption_qr_svg(redemption_id: str, shopper: CurrentShopper, session: Sess
 def brand_redemptions(
     brand_id: RowId,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: BrandReader,
     status_: Annotated[str | None, Query(alias="status", pattern=r"^(pending|confirmed|failed)$")] = None,
 ) -> list[RedemptionOut]:
     ensure_brand_access(principal, brand_id)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from backend.adapters.orm.notifications import EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access, require_scope
+from backend.api.auth import BrandReader, Principal, ensure_brand_access, require_scope
 from backend.api.deps import ContainerDep, SessionDep
 from backend.errors import Forbidden
 from backend.services import webhooks as service
@@ -140,13 +140,13 @@ def create_webhook(
 
 
 @router.get("/v1/brands/{brand_id}/webhooks", response_model=list[EndpointOut], summary="A brand's webhook endpoints")
-def list_webhooks(brand_id: Id, session: SessionDep, principal: CurrentPrincipal) -> list[EndpointOut]:
+def list_webhooks(brand_id: Id, session: SessionDep, principal: BrandReader) -> list[EndpointOut]:
     ensure_brand_access(principal, brand_id)
     return [_out(e) for e in service.list_endpoints(session, brand_id)]
 
 
 @router.get("/v1/brands/{brand_id}/webhooks/{webhook_id}", response_model=EndpointOut, summary="One webhook endpoint")
-def get_webhook(brand_id: Id, webhook_id: Id, session: SessionDep, principal: CurrentPrincipal) -> EndpointOut:
+def get_webhook(brand_id: Id, webhook_id: Id, session: SessionDep, principal: BrandReader) -> EndpointOut:
     ensure_brand_access(principal, brand_id)
     return _out(service.get_endpoint(session, brand_id, webhook_id))
 
@@ -193,7 +193,7 @@ def list_webhook_deliveries(
     brand_id: Id,
     webhook_id: Id,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: BrandReader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before_id: Annotated[int | None, Query(ge=1, description="page: deliveries older than this id")] = None,
 ) -> list[DeliveryOut]:

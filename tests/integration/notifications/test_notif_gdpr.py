@@ -22,6 +22,7 @@ from backend.adapters.orm.minting import MintBatch
 from backend.bootstrap import Container
 from backend.services.minting.pipeline import build_pipeline
 from tests.integration.notifications.conftest import WALLET, Brand, earn_everything, purchase
+from tests.support.auth import create_api_key
 
 EMAIL = "jane.doe.gdpr@example.com"
 CUSTOMER = "cust-jane-doe-4711"
@@ -84,6 +85,9 @@ def test_a_brand_exports_and_erases_only_its_own_customers(client: TestClient, b
     earn_everything(client, brand_b)
     purchase(client, brand_a, 1, customer_id=CUSTOMER)
     purchase(client, brand_b, 1, customer_id=CUSTOMER)  # same id string at another brand: another person
+    gdpr_scopes = ["gdpr:export", "gdpr:erase"]  # never in a key's default scopes
+    brand_a = Brand(brand_a.id, create_api_key(client, brand_a.id, gdpr_scopes))
+    brand_b = Brand(brand_b.id, create_api_key(client, brand_b.id, gdpr_scopes))
 
     mine = client.get("/v1/gdpr/export", params={"customer_id": CUSTOMER}, headers=brand_a.headers)
     assert mine.status_code == 200, mine.text
