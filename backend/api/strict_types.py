@@ -26,3 +26,8 @@ RfcDateTime = Annotated[datetime, BeforeValidator(_rfc3339_only)]
 Hostname = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")]
 
 __all__ = ["Hostname", "PathId", "RfcDateTime", "StrictBool", "StrictInt"]
+
+
+def one_of(*fields: str) -> list[dict[str, Any]]:
+    """JSON Schema `oneOf`: exactly one of `fields` is present and not null (what a model validator enforces)."""
+    return [{"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in fields]

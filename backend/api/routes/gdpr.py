@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.auth import InvalidCredentials, MissingScope, Principal, get_principal
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.strict_types import one_of
 from backend.domain.actions import Text
 from backend.domain.addresses import Address
 from backend.errors import Forbidden, InvalidInput
@@ -54,7 +55,8 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 class SubjectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NOTE: the one-of is declared for clients (and the fuzzer) as well as enforced by `_one_subject`.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": one_of("wallet", "customer_id")})
     wallet: Address | None = None
     customer_id: Text | None = None
     brand_id: int | None = Field(

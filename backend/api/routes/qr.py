@@ -18,7 +18,7 @@ from backend.api.auth import (
     require_scope,
 )
 from backend.api.deps import ContainerDep, SessionDep
-from backend.api.strict_types import PathId, RfcDateTime, StrictInt
+from backend.api.strict_types import PathId, RfcDateTime, StrictInt, one_of
 from backend.domain.addresses import Address
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
@@ -31,7 +31,7 @@ Amount = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="token base 
 
 
 class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": one_of("promotion_id", "reward_amount")})
     name: str = Field(min_length=1, max_length=200)
     codes: StrictInt = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
     ends_at: RfcDateTime = Field(description="end of the campaign, also every code's signed expiry (UTC)")

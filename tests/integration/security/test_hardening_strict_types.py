@@ -37,3 +37,11 @@ def test_validation_messages_never_name_internal_models(world: World) -> None:
                 leaked = [n for n in names if len(n) > 3 and (f"instance of {n}" in text or f'"{n}"' in text)]
                 assert leaked == [], (method, path, text)
     assert seen > 10
+
+
+def test_one_of_fields_are_declared_in_the_openapi(world: World) -> None:
+    """GDPR subjects (wallet | customer_id) and QR campaigns (promotion_id | reward_amount): the one-of that the
+    server enforces is in the schema, so generated clients and the fuzzer know it."""
+    schemas = world.client.get("/openapi.json").json()["components"]["schemas"]
+    for model, fields in (("SubjectIn", ["wallet", "customer_id"]), ("CampaignIn", ["promotion_id", "reward_amount"])):
+        assert [branch["required"] for branch in schemas[model]["oneOf"]] == [[f] for f in fields]
