@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import BeforeValidator, Field, JsonValue, StrictBool, StrictInt
 
 from backend.domain.actions import MAX_ID
 
@@ -28,6 +28,6 @@ Hostname = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z
 __all__ = ["Hostname", "PathId", "RfcDateTime", "StrictBool", "StrictInt"]
 
 
-def one_of(*fields: str) -> list[dict[str, Any]]:
+def one_of(*fields: str) -> list[JsonValue]:
     """JSON Schema `oneOf`: exactly one of `fields` is present and not null (what a model validator enforces)."""
     return [{"required": [f], "properties": {f: {"not": {"type": "null"}}}} for f in fields]
