@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0)  # embedded runner / Celery beat: webhook delivery interval, s
     webhook_concurrency: int = Field(default=8, ge=1, le=64)  # webhook deliveries in flight at once per process
     webhook_secret_overlap_s: int = Field(default=86_400, ge=0)  # after a rotation the old secret also signs this long
-    webhook_allow_private_urls: bool = True  # false in production: refuse receivers on loopback/private addresses
+    webhook_allow_private_urls: bool = True  # deliver to loopback/private receivers; false in production (SSRF guard)
+    webhook_private_urls_override: bool = False  # production: LOYALTY_WEBHOOK_ALLOW_PRIVATE_URLS=true needs this too
     feed_poll_s: float = Field(default=0.25, gt=0)  # live feed (WebSocket): how often the event log is polled, s
     rate_limit_window_s: int = Field(default=60, ge=1)  # fixed window of the API rate limiter, seconds
     rate_limit_per_ip: int = Field(default=1200, ge=0)  # requests per window per client IP without valid credentials
@@ -127,6 +128,13 @@ class Settings(BaseSettings):
                 )
             if self.uses_embedded_chain:
                 raise ConfigurationError("production needs LOYALTY_RPC_URLS pointing at a real node")
+            if "webhook_allow_private_urls" not in self.model_fields_set:
+                self.webhook_allow_private_urls = False  # the SSRF guard is on in production unless asked off
+            elif self.webhook_allow_private_urls and not self.webhook_private_urls_override:
+                raise ConfigurationError(
+                    "refusing to start in production with LOYALTY_WEBHOOK_ALLOW_PRIVATE_URLS=true (webhooks could"
+                    " reach internal services); set LOYALTY_WEBHOOK_PRIVATE_URLS_OVERRIDE=true if you mean it"
+                )
         return self
 
     @property

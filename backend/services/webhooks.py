@@ -70,17 +70,46 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast: not private, loopback, link-local, multicast, reserved, unspecified or CGNAT."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
+    return address.is_global and not (
+        address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_private
+    )
+
+
+def resolve_public(host: str, port: int | None = None) -> list[str]:
+    """SSRF guard: resolve `host` once; every address it resolves to must be public (InvalidWebhookUrl otherwise).
+
+    NOTE: the caller connects to one of the returned addresses, never to `host` again: a second lookup could
+    answer differently (DNS rebinding).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidWebhookUrl(f"cannot resolve {host!r}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise InvalidWebhookUrl(f"cannot resolve {host!r}")
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError as exc:  # e.g. an IPv6 address with a zone (link-local anyway)
+            raise InvalidWebhookUrl(f"{host!r} resolves to a non-public address ({text})") from exc
+        if not _is_public(address):
+            raise InvalidWebhookUrl(f"{host!r} resolves to a non-public address ({address})")
+    return addresses
+
+
 def _refuse_private(url: str) -> None:
     """SSRF guard (production): the receiver must not resolve to loopback, private or link-local addresses."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError as exc:
-        raise InvalidWebhookUrl(f"cannot resolve {host!r}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise InvalidWebhookUrl(f"{host!r} resolves to a non-public address ({address})")
+    resolve_public(urlsplit(url).hostname or "")
 
 
 def validate_endpoint(url: str, event_types: list[str], allow_private: bool) -> list[str]:
@@ -350,15 +379,27 @@ class WebhookDispatcher:
             "Loyalty-Attempt": str(job.attempt),
         }
         started = time.perf_counter()
+        url = httpx.URL(job.url)
+        extensions: dict[str, Any] = {}
         if not self.container.settings.webhook_allow_private_urls:
+            # Again at delivery (DNS may have changed since registration), and the connection goes to the very
+            # address checked: the Host header and TLS (SNI, certificate) stay those of the URL's host name.
+            hostname = url.raw_host.decode("ascii")
             try:
-                _refuse_private(job.url)  # again at delivery: DNS may have changed since registration
+                address = resolve_public(hostname, url.port)[0]
             except InvalidWebhookUrl as exc:
                 return _Outcome(None, 0, f"refused: {exc.detail}"[:300])
+            headers["Host"] = url.netloc.decode("ascii")
+            extensions["sni_hostname"] = hostname
+            url = url.copy_with(host=address)
         try:
             # NOTE: streamed and closed unread: a receiver cannot make us download a large response body.
-            with self.http.stream("POST", job.url, content=job.body, headers=headers) as response:
+            request = self.http.build_request("POST", url, content=job.body, headers=headers, extensions=extensions)
+            response = self.http.send(request, stream=True)
+            try:
                 status = response.status_code
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             latency = int((time.perf_counter() - started) * 1000)
             return _Outcome(None, latency, f"{type(exc).__name__}: {exc}"[:300])
