@@ -241,7 +241,7 @@ def test_usage_errors(platform: Platform) -> None:
     code, output = cli(
         "audit", "verify", "--rpc-url", platform.node.url, "--manifests", str(platform.manifests), "--token", "0x12"
     )
-    assert code == 2 and "not a non-zero 20-byte hex address" in output
+    assert code == 2 and "0x followed by 40 hex digits" in output
     code, output = cli(
         "audit", "verify", "--rpc-url", platform.node.url, "--manifests", str(platform.manifests),
         "--factory", platform.factory, "--to-block", "999999",
