@@ -143,7 +143,8 @@ class LoginThrottle:
 
         def transaction(pipe: redis.client.Pipeline) -> None:
             nonlocal result
-            states = [{k.decode(): float(v) for k, v in pipe.hgetall(key).items()} for key in keys]
+            raw: list[dict[bytes, bytes]] = [pipe.hgetall(key) for key in keys]  # type: ignore[misc]
+            states = [{k.decode(): float(v) for k, v in r.items()} for r in raw]
             before = [dict(s) for s in states]
             result = change(states)
             pipe.multi()
@@ -152,7 +153,8 @@ class LoginThrottle:
                     continue
                 pipe.delete(key)
                 if new:
-                    pipe.hset(key, mapping=new)
+                    fields: dict[str | bytes, bytes | float | int | str] = {k: v for k, v in new.items()}
+                    pipe.hset(key, mapping=fields)
                     pipe.expire(key, self.policy.ttl_s)
 
         client.transaction(transaction, *keys)

@@ -1,4 +1,4 @@
-"""Password guessing on `POST /v1/auth/token` is throttled per (account, IP), account and IP, whatever headers ride along."""
+"""Password guessing on `POST /v1/auth/token` is throttled per (account, IP), account and IP, whatever the headers."""
 
 from __future__ import annotations
 
