@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     rate_limit_per_key: int = Field(default=300_000, ge=0)  # requests per window per API key / operator; 0 = off
     rate_limit_per_wallet: int = Field(default=300, ge=0)  # requests per window per shopper wallet; 0 = off
     rate_limit_trust_forwarded: bool = False  # take the client IP from X-Forwarded-For (only behind your own proxy)
+    login_free_per_account: int = Field(default=5, ge=1)  # failed logins per account (and per account+IP) before delays
+    login_free_per_ip: int = Field(default=20, ge=1)  # failed logins per client IP before delays
+    login_delay_cap_s: int = Field(default=900, ge=1)  # cap of the login delay 2^(n - free) s
     batch_window_s: float = Field(default=2.0, gt=0)  # oldest pending credit waits at most this long for a batch
     batch_gas_share: float = Field(default=0.5, gt=0, le=1)  # a batch's gas limit stays under this share of the block
     batch_max_recipients: int = Field(default=1000, ge=1)  # upper bound of transfers per batchMint, besides gas

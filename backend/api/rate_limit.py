@@ -33,6 +33,15 @@ VERIFIED_KEY_STATE = "verified_api_key"  # (raw key, VerifiedKey) in `request.st
 log = logging.getLogger("loyalty.rate_limit")
 
 
+def client_ip(scope: Scope, headers: dict[str, str], *, trust_forwarded: bool) -> str:
+    """The client's IP: the socket peer, or the last X-Forwarded-For hop behind a trusted proxy."""
+    if trust_forwarded and headers.get("x-forwarded-for"):
+        # NOTE: the last hop was added by our own proxy; the ones before it are whatever the client sent.
+        return headers["x-forwarded-for"].split(",")[-1].strip()
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, container: Container) -> None:
         self.app = app
@@ -71,11 +80,7 @@ class RateLimitMiddleware:
         return buckets
 
     def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
-        if self.settings.rate_limit_trust_forwarded and headers.get("x-forwarded-for"):
-            # NOTE: the last hop was added by our own proxy; the ones before it are whatever the client sent.
-            return headers["x-forwarded-for"].split(",")[-1].strip()
-        client = scope.get("client")
-        return str(client[0]) if client else "unknown"
+        return client_ip(scope, headers, trust_forwarded=self.settings.rate_limit_trust_forwarded)
 
     def check(
         self, scope: Scope, buckets: list[tuple[str, int]] | None = None, *, use_memory: bool = False

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.auth import CurrentPrincipal, InvalidCredentials, Principal, issue_jwt, require_scope
 from backend.api.deps import ContainerDep, SessionDep
+from backend.api.rate_limit import client_ip
 from backend.services import operators
+from backend.services.login_throttle import login_throttle_for
 
 router = APIRouter(tags=["auth"])
 
@@ -45,11 +47,21 @@ class OperatorOut(BaseModel):
 
 @router.post("/v1/auth/token", response_model=TokenOut, summary="Operator login (OAuth2 password form) → JWT")
 def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, container: ContainerDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    container: ContainerDep,
+    request: Request,
 ) -> TokenOut:
+    # NOTE: counted per account and per IP whatever credentials ride along; refused before the (slow) hash check
+    headers = {k: v for k, v in request.headers.items()}
+    ip = client_ip(request.scope, headers, trust_forwarded=container.settings.rate_limit_trust_forwarded)
+    throttle = login_throttle_for(container)
+    throttle.check(form.username, ip)
     user = operators.authenticate(session, form.username, form.password)
     if user is None:
+        throttle.failed(form.username, ip)
         raise InvalidCredentials("wrong email or password", headers={"WWW-Authenticate": "Bearer"})
+    throttle.succeeded(form.username, ip)
     access_token, ttl = issue_jwt(container, user.email, user.role, user.brand_id)
     return TokenOut(access_token=access_token, expires_in=ttl)
 
