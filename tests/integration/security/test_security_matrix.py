@@ -160,7 +160,8 @@ def test_no_other_tenant_reads_or_changes_brand_a(world: World) -> None:
             elif status not in DENIED:
                 failures.append((caller, method, path, status))
     assert not failures, "\n".join(map(str, failures))
-    assert sorted(set(unchecked)) == [], "add a SAMPLE_BODIES entry so the tenant check reaches the route"
+    missing = sorted(set(unchecked))
+    assert missing == [], f"add a SAMPLE_BODIES entry so the tenant check reaches the route: {missing}"
 
 
 def test_admin_only_routes_refuse_everyone_else(world: World) -> None:
