@@ -124,6 +124,26 @@ class Proc:
             return self.log.read_text(errors="replace")[-n:]
         return ""
 
+    def tracebacks(self) -> list[str]:
+        """Each distinct traceback the process logged (its last frames and the exception line), first seen first."""
+        with contextlib.suppress(OSError):
+            return distinct_tracebacks(self.log.read_text(errors="replace"))
+        return []
+
+
+def distinct_tracebacks(log: str) -> list[str]:
+    found: dict[str, str] = {}
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("Traceback (most recent call last)"):
+            continue
+        end = i + 1
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+            end += 1
+        if end < len(lines):
+            found.setdefault(lines[end], "\n".join([*lines[max(i, end - 12) : end], lines[end]]))
+    return list(found.values())
+
 
 def stop_all(procs: dict[str, Proc]) -> None:
     for proc in reversed(list(procs.values())):
@@ -899,6 +919,11 @@ def main() -> int:
         stop.set()
         sup_stop.set()
         stop_all(procs)
+        # NOTE: a 5xx answer or a crash is explained by the server's own traceback; keep it with the verdict.
+        tracebacks = {name: p.tracebacks()[:5] for name, p in procs.items() if name.startswith("api")}
+        for name, blocks in tracebacks.items():
+            for block in blocks:
+                say(f"--- {name} traceback ---\n{block}")
         if not args.keep_logs:
             shutil.rmtree(tmp, ignore_errors=True)
     violations = tally.violations + [brief(v) for v in violations]
@@ -919,6 +944,7 @@ def main() -> int:
         "bad_inputs_rejected_with_problem": tally.rejected_ok,
         "accepted_by_kind": dict(tally.by_kind),
         "requests_skipped_by_time_budget": tally.skipped,
+        "api_tracebacks": [block.splitlines()[-1] for blocks in tracebacks.values() for block in blocks],
         **summary,
     }
     print("== chaos summary ==")
