@@ -75,14 +75,12 @@ def _upgrade_to_head(engine: Engine) -> None:
 def lock_for_migration(connection: Connection) -> None:
     """Begin the migration's transaction holding the database's migration lock (`env.py` commits it).
 
-    NOTE: two API workers starting on an empty database would otherwise both find no `alembic_version` and both
-    create the tables; the loser fails. On PostgreSQL the lock is a transaction-level advisory lock on a fixed
-    key: the migration runs in that one transaction (PostgreSQL DDL is transactional), the lock goes with its
-    commit, rollback or lost connection, and a pooled connection can never keep it. The waiting process then
-    reads the committed `alembic_version` and has nothing left to do. A revision that commits midway
-    (`autocommit_block`) would end the lock early. SQLite does not serialise on its own (the driver
-    autocommits DDL), so there the migration is one `BEGIN EXCLUSIVE` transaction: other writers wait up to
-    the busy timeout, and a crash mid-migration leaves nothing half-made.
+    NOTE: without it, two processes starting on an empty database both find no `alembic_version`, both create
+    the tables, and one fails. PostgreSQL: a transaction-level advisory lock on a fixed key, so it ends with the
+    migration's one transaction (DDL is transactional there) or its lost connection, never stays on a pooled
+    connection, and the waiter then reads the committed head; a revision using `autocommit_block` would end it
+    early. SQLite does not serialise this itself (its driver autocommits DDL): one `BEGIN EXCLUSIVE` transaction
+    makes other writers wait (busy timeout, then the start-up retry) and leaves nothing half-made on a crash.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
