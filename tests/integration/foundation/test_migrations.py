@@ -77,7 +77,11 @@ def versions(engine: Engine) -> list[str]:
 
 
 def schema_differences(engine: Engine) -> list[object]:
-    """What `alembic revision --autogenerate` would write: the models against the migrated schema."""
+    """What `alembic revision --autogenerate` would write: the models against the migrated schema.
+
+    NOTE: nothing is filtered out. The indexer's deferred indexes (indexer/store/deferred_indexes.py) are created
+    by 0002_indexer and only dropped for the length of a cold backfill, so a migrated schema has them all.
+    """
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         return list(compare_metadata(context, Base.metadata))
