@@ -12,11 +12,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATION_LOCK_KEY = 0x6C6F79616C7479  # "loyalty" in ASCII: the advisory lock every migrating process takes
 STARTUP_ATTEMPTS = 8  # ~30 s of retries: a database restart or failover while a process starts
 log = logging.getLogger("loyalty.db")
 T = TypeVar("T")
@@ -51,16 +52,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """The Alembic configuration of `alembic.ini` (same scripts), running on `connection` when given."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine
+    if connection is not None:
+        cfg.attributes["connection"] = connection
     return cfg
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every branch (features keep their own branches)."""
-    retry_lost_connection(lambda: command.upgrade(alembic_config(engine), "heads"), "schema migration")
+    """Bring the schema to the head revision; processes migrating one database at once take turns."""
+    retry_lost_connection(lambda: _upgrade_to_head(engine), "schema migration")
+
+
+def _upgrade_to_head(engine: Engine) -> None:
+    with engine.connect() as connection:
+        lock_for_migration(connection)
+        command.upgrade(alembic_config(connection), "head")
+
+
+def lock_for_migration(connection: Connection) -> None:
+    """Begin the migration's transaction holding the database's migration lock (`env.py` commits it).
+
+    NOTE: without it, two processes starting on an empty database both find no `alembic_version`, both create
+    the tables, and one fails. PostgreSQL: a transaction-level advisory lock on a fixed key, so it ends with the
+    migration's one transaction (DDL is transactional there) or its lost connection, never stays on a pooled
+    connection, and the waiter then reads the committed head; a revision using `autocommit_block` would end it
+    early. SQLite does not serialise this itself (its driver autocommits DDL): one `BEGIN EXCLUSIVE` transaction
+    makes other writers wait (busy timeout, then the start-up retry) and leaves nothing half-made on a crash.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
 
 
 def retry_lost_connection(work: Callable[[], T], what: str, attempts: int = STARTUP_ATTEMPTS) -> T:
