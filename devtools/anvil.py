@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ANVIL_BIN = REPO / "node_modules" / ".bin" / "anvil"
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 # Private keys of anvil's first default accounts (derived from DEFAULT_MNEMONIC); public test keys.

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,15 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+from eth_utils import to_checksum_address
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from devtools.postgres import fresh_database
+from devtools.processes import free_port
+from loyalty_client import LoyaltyClient
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-from eth_utils import to_checksum_address  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-PG_ADMIN_URL = os.environ.get("LOYALTY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LOYALTY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 GOAL_SINGLE, GOAL_BULK = 2_000, 50_000
 BATCH = 10_000
@@ -158,26 +158,6 @@ def run_load(port: int, make: Callable[[int], bytes], total: int, concurrency: i
 # --- environment ---------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"loyalty_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @contextlib.contextmanager
 def anvil_node() -> Iterator[str]:
     port = free_port()
@@ -253,33 +233,17 @@ def api_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[tu
 
 def setup_brand(port: int, env: dict[str, str], slug: str) -> tuple[dict[str, str], int]:
     """Admin login → brand (token deployed) → API key → a simple promotion: (headers, promotion_id)."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-        token = http.post(
-            "/v1/auth/token", data={"username": env["LOYALTY_ADMIN_EMAIL"], "password": env["LOYALTY_ADMIN_PASSWORD"]}
-        )
-        token.raise_for_status()
-        admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        brand = http.post(
-            "/v1/brands",
-            json={"name": slug.title(), "slug": slug, "contact_email": f"bench@{slug}.example"},
-            headers=admin,
-        )
-        brand.raise_for_status()
-        brand_id = brand.json()["id"]
-        key = http.post(f"/v1/brands/{brand_id}/api-keys", json={"name": "bench"}, headers=admin)
-        key.raise_for_status()
-        headers = {"X-API-Key": key.json()["key"]}
-        promotion = http.post(
-            f"/v1/brands/{brand_id}/promotions",
-            json={
+    with LoyaltyClient(f"http://127.0.0.1:{port}", timeout=120) as api:
+        operator = api.login(env["LOYALTY_ADMIN_EMAIL"], env["LOYALTY_ADMIN_PASSWORD"])
+        brand = operator.onboard_brand(slug.title(), slug, f"bench@{slug}.example", key_name="bench")
+        promotion = brand.create_promotion(
+            {
                 "name": "1 token per EUR",
                 "rules": [{"key": "rate", "kind": "rate", "currency": "EUR", "per": "1", "tokens": "1"}],
-            },
-            headers=headers,
+            }
         )
-        if promotion.status_code >= 300:
-            raise RuntimeError(f"creating the promotion failed: {promotion.status_code} {promotion.text[:300]}")
-        return headers, int(promotion.json()["id"])
+        # NOTE: the load generator sends `X-API-Key`, the header the action fast path reads first.
+        return {"X-API-Key": brand.api_key}, int(promotion["id"])
 
 
 def action(run: str, i: int) -> dict[str, Any]:

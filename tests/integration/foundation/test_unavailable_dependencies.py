@@ -14,7 +14,7 @@ from sqlalchemy import create_engine
 from backend.adapters.chain.client import connect
 from backend.api.app import create_app
 from backend.bootstrap import Container
-from tests.support.rpc_proxy import RpcProxy
+from devtools.rpc_proxy import RpcProxy
 
 WALLET = "0x" + "ab" * 20
 
