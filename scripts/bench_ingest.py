@@ -15,7 +15,6 @@ and ≥ 50,000 bulk actions/s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -26,9 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from devtools.cpu_meter import CpuMeter
+from devtools.loadgen import http_request, run_load
 from devtools.postgres import fresh_database
 from devtools.processes import free_port
 from loyalty_client import LoyaltyClient
@@ -50,109 +49,6 @@ WALLETS = [to_checksum_address(f"0x{i + 1:040x}") for i in range(1_000)]
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-# --- load generator ------------------------------------------------------------------------------------------
-
-
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol; far cheaper per request than
-    a general-purpose client, so the generator does not eat the core the server needs."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader
-        self.writer: asyncio.StreamWriter
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=2**24)
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        at = lower.find(b"content-length:")
-        if at >= 0:
-            end = lower.index(b"\r\n", at)
-            body = await self.reader.readexactly(int(lower[at + 15 : end]))
-        else:  # chunked
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                chunks.append(await self.reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            body = b"".join(c[:-2] for c in chunks)
-        return status, body
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def http_request(method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-@dataclass
-class LoadResult:
-    sent: int = 0
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    sample_error: str = ""
-
-    @property
-    def ok(self) -> int:
-        return sum(n for s, n in self.statuses.items() if 200 <= s < 300)
-
-    def per_s(self, items_per_request: int = 1) -> float:
-        return self.ok * items_per_request / self.elapsed_s if self.elapsed_s else 0.0
-
-    def pct(self, q: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _load(port: int, make: Callable[[int], bytes], total: int, concurrency: int, budget_s: float) -> LoadResult:
-    result = LoadResult()
-    next_index = 0
-    deadline = time.perf_counter() + budget_s
-    conns = [RawHttp("127.0.0.1", port) for _ in range(min(concurrency, total))]
-    await asyncio.gather(*(c.connect() for c in conns))
-
-    async def worker(conn: RawHttp) -> None:
-        nonlocal next_index
-        while next_index < total and time.perf_counter() < deadline:
-            raw = make(next_index)
-            next_index += 1
-            started = time.perf_counter()
-            status, body = await conn.request(raw)
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            result.statuses[status] += 1
-            if status >= 300 and not result.sample_error:
-                result.sample_error = body[:300].decode(errors="replace")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    result.elapsed_s = time.perf_counter() - started
-    result.sent = next_index
-    for c in conns:
-        c.close()
-    return result
-
-
-def run_load(port: int, make: Callable[[int], bytes], total: int, concurrency: int, budget_s: float) -> LoadResult:
-    try:
-        import uvloop
-
-        return uvloop.run(_load(port, make, total, concurrency, budget_s))
-    except ImportError:  # pragma: no cover
-        return asyncio.run(_load(port, make, total, concurrency, budget_s))
 
 
 # --- environment ---------------------------------------------------------------------------------------------
@@ -291,63 +187,6 @@ def clear_redis_prefix(prefix: str) -> None:
         if keys:
             client.delete(*keys)
     client.close()
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU seconds used by the API process tree and by PostgreSQL backends of the bench database (from /proc).
-
-    NOTE: a backend that exits during the run takes its CPU time with it, so when the API's connection pool churns
-    (concurrency above pool_size + idle overflow closed) `db_ms` is a lower bound.
-    """
-
-    def __init__(self, api_pid: int, database: str, db_url: str) -> None:
-        self.api_pid, self.database, self.db_url = api_pid, database, db_url
-
-    @staticmethod
-    def _cpu_s(pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def _tree(self, pid: int) -> list[int]:
-        pids = [pid]
-        with contextlib.suppress(OSError):
-            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-                pids += self._tree(int(child))
-        return pids
-
-    def _db_backends(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    cmd = (entry / "cmdline").read_bytes()
-                    if cmd.startswith(b"postgres:") and f" {self.database} ".encode() in cmd:
-                        pids.append(int(entry.name))
-        return pids
-
-    def snapshot(self) -> tuple[dict[int, float], dict[int, float], float]:
-        api = {p: self._cpu_s(p) for p in self._tree(self.api_pid)}
-        db = {p: self._cpu_s(p) for p in self._db_backends()}
-        return api, db, time.process_time()
-
-    def per_item(self, before: tuple[dict[int, float], dict[int, float], float], items: int) -> dict[str, float]:
-        api, db, client = self.snapshot()
-
-        def used(now: dict[int, float], then: dict[int, float]) -> float:
-            return sum(v - then.get(p, 0.0) for p, v in now.items())
-
-        n = max(1, items)
-        return {
-            "api_ms": round(used(api, before[0]) * 1000 / n, 3),
-            "db_ms": round(used(db, before[1]) * 1000 / n, 3),
-            "load_generator_ms": round((client - before[2]) * 1000 / n, 3),
-        }
 
 
 # --- phases --------------------------------------------------------------------------------------------------
