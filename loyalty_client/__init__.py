@@ -1,7 +1,6 @@
 """The loyalty platform's Python SDK: a typed, synchronous client of its HTTP API (httpx + eth-account).
 
-    from datetime import UTC, datetime, timedelta
-    from loyalty_client import ApiError, LoyaltyClient
+    from loyalty_client import ApiError, LoyaltyClient, verify_webhook
 
     with LoyaltyClient("https://loyalty.example.com") as api:
         brand = api.brand("lk_...", brand_id=7)              # a brand's API key

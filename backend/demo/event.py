@@ -1,4 +1,4 @@
-"""The promotional event, end to end through the public HTTP API of a running platform.
+"""The promotional event, end to end through the public HTTP API of a running platform (with the SDK).
 
 Three brands (two with their own token, one on the coalition token), a cross-brand promotion (brand A pays a
 bonus in the coalition token under a recorded consent), shoppers' purchases, referrals and a refund (bulk and
@@ -6,7 +6,7 @@ single requests), a QR campaign (claims, one duplicate and one forged code refus
 signed with a shopper's own key; then it waits for the batches and the indexer, and checks the result:
 mirror reconciled against the chain, every mint explained by an exported manifest (the audit verifier over
 JSON-RPC), no action minted twice. Gas per action is compared with one `mint` transaction per action, as the
-node estimates it for the same token.
+node estimates it for the same token (those checks: `backend.demo.checks`).
 """
 
 from __future__ import annotations
