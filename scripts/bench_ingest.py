@@ -34,6 +34,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from devtools.anvil import AnvilNode
 from devtools.cpu_meter import CpuMeter
 from devtools.loadgen import http_request, run_load
 from devtools.postgres import fresh_database
@@ -52,27 +53,6 @@ def say(message: str) -> None:
 
 
 # --- environment ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def anvil_node() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(REPO / "node_modules/.bin/anvil"), "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
-                break
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -318,7 +298,7 @@ def main() -> int:
 
     with fresh_database() as db_url, tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         needs_shared_chain = max(worker_counts) > 1
-        rpc = stack.enter_context(anvil_node()) if needs_shared_chain else "eth-tester://"
+        rpc = stack.enter_context(AnvilNode()).url if needs_shared_chain else "eth-tester://"
         env = {
             "LOYALTY_ENV": "development",
             "LOYALTY_DATABASE_URL": db_url,
