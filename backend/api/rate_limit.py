@@ -19,11 +19,12 @@ import time
 import jwt
 import redis
 import redis.asyncio
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api.auth import JWT_ALGORITHM, api_key_cache, jwt_signing_key
-from backend.api.problems import PROBLEM_JSON
+from backend.api.problems import PROBLEM_JSON, problem
 from backend.api.redis_counter import CoalescedCounter
 from backend.bootstrap import Container
 from backend.services.rate_limit import Decision, RateLimiter, wallet_bucket
@@ -79,6 +80,14 @@ class RateLimitMiddleware:
             buckets.append((wallet_bucket(path.split("/")[3]), settings.rate_limit_per_wallet))
         return buckets
 
+    def _needs_database(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers", ()))
+        raw = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+        if not raw:
+            scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+            raw = value.strip() if scheme.lower() == "bearer" else ""
+        return raw.startswith("lk_") and not api_key_cache(self.container).answers_from_memory(raw)
+
     def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
         return client_ip(scope, headers, trust_forwarded=self.settings.rate_limit_trust_forwarded)
 
@@ -103,9 +112,14 @@ class RateLimitMiddleware:
     async def check_async(self, scope: Scope) -> Decision | None:
         """`check` without a thread hop: key verification is cached in process, Redis is asked asynchronously.
 
-        NOTE: the caller's buckets, and those of every request arriving meanwhile, go in one round trip.
+        NOTE: the caller's buckets, and those of every request arriving meanwhile, go in one round trip. A key
+        whose cache entry is stale is looked up in the database off the event loop.
         """
-        buckets = [(bucket, limit) for bucket, limit in self._buckets(scope) if limit > 0]
+        if self._needs_database(scope):
+            found = await run_in_threadpool(self._buckets, scope)
+        else:
+            found = self._buckets(scope)
+        buckets = [(bucket, limit) for bucket, limit in found if limit > 0]
         if not buckets:
             return None
         if self.container.redis is None:
@@ -147,7 +161,22 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        refused = await self.check_async(scope)
+        try:
+            refused = await self.check_async(scope)
+        except (OperationalError, InterfaceError) as exc:
+            # NOTE: this middleware runs outside the app's exception handlers: a lost database while verifying
+            # a key is answered here as the handlers would (503 + Retry-After), never as a bare 500.
+            log.warning("database-unavailable while verifying credentials on %s: %s", scope.get("path"), exc)
+            detail = "the database connection was lost; retry the same request shortly"
+            await problem(
+                503,
+                "database-unavailable",
+                "Database temporarily unavailable",
+                detail,
+                scope.get("path", ""),
+                headers={"Retry-After": "1"},
+            )(scope, receive, send)
+            return
         if refused is None:
             await self.app(scope, receive, send)
             return

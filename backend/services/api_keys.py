@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -18,6 +19,7 @@ from datetime import timedelta
 from typing import Literal, get_args
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.db import session_scope
@@ -30,6 +32,7 @@ from backend.errors import InvalidInput, NotFound
 KeyScope = Literal["actions:write", "promotions:write", "analytics:read", "gdpr:export", "gdpr:erase"]
 KEY_SCOPES = frozenset(get_args(KeyScope))
 DEFAULT_SCOPES = ("actions:write", "promotions:write", "analytics:read")
+log = logging.getLogger("loyalty.api_keys")
 LAST_USED_EVERY_S = 60  # write `last_used_at` at most once a minute per key, not once per request
 CACHE_TTL_S = 5.0  # a revocation in another process takes effect within this time
 
@@ -120,7 +123,18 @@ class ApiKeyCache:
         with self._lock:
             self._entries.pop(key_id, None)
 
+    def answers_from_memory(self, raw: str) -> bool:
+        """True when `verify(raw)` needs no database round trip (so an event loop may call it directly)."""
+        parsed = parse_key(raw)
+        if parsed is None:
+            return True
+        key_id, now = parsed[0], time.monotonic()
+        entry = self._entries.get(key_id)
+        fresh = entry is not None and now - entry[2] <= CACHE_TTL_S
+        return fresh and now - self._last_used.get(key_id, -1e9) <= LAST_USED_EVERY_S
+
     def verify(self, raw: str) -> VerifiedKey | None:
+        """The key's brand and scopes, or None; a lost database raises (the caller answers 503)."""
         parsed = parse_key(raw)
         if parsed is None:
             return None
@@ -152,6 +166,13 @@ class ApiKeyCache:
         return entry
 
     def _touch(self, key_id: int) -> None:
+        # NOTE: `last_used_at` is bookkeeping: a lost database must not fail the request that uses the key.
+        try:
+            self._write_last_used(key_id)
+        except DBAPIError as exc:
+            log.warning("API key %s: last use not recorded (%s)", key_id, exc)
+
+    def _write_last_used(self, key_id: int) -> None:
         now = utcnow()
         with session_scope(self._sessions) as session:
             session.execute(

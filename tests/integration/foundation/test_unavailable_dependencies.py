@@ -14,7 +14,9 @@ from sqlalchemy import create_engine
 from backend.adapters.chain.client import connect
 from backend.api.app import create_app
 from backend.bootstrap import Container
+from backend.services import api_keys
 from devtools.rpc_proxy import RpcProxy
+from tests.support.auth import create_brand, key_headers
 
 WALLET = "0x" + "ab" * 20
 
@@ -39,6 +41,35 @@ def test_lost_database_is_503(container: Container) -> None:
     finally:
         container.sessions.configure(bind=container.engine)
         dead.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_lost_database_while_verifying_an_api_key_is_503(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by scripts/chaos.py: the rate limiter looks a key up again every few seconds, outside the app's
+    exception handlers, so a purchase sent while database connections were terminated got a bare 500."""
+    client = TestClient(create_app(container), raise_server_exceptions=False)
+    brand_id, key = create_brand(client, "acme")
+    purchase = {
+        "idempotency_key": "p-1",
+        "type": "purchase",
+        "wallet": WALLET,
+        "order_id": "p-1",
+        "amount": "10.00",
+        "currency": "USD",
+    }
+    first = client.post("/v1/actions", json=purchase, headers=key_headers(key))
+    assert first.status_code == 201, first.text
+    monkeypatch.setattr(api_keys, "CACHE_TTL_S", -1.0)  # every request looks its key up, as after the TTL
+    dead = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/gone", connect_args={"connect_timeout": 2})
+    container.sessions.configure(bind=dead)
+    try:
+        again = {**purchase, "idempotency_key": "p-2", "order_id": "p-2"}
+        assert_unavailable(client.post("/v1/actions", json=again, headers=key_headers(key)), "database-unavailable")
+        assert_unavailable(client.get(f"/v1/brands/{brand_id}", headers=key_headers(key)), "database-unavailable")
+    finally:
+        container.sessions.configure(bind=container.engine)
+        dead.dispose()
+    assert client.post("/v1/actions", json=again, headers=key_headers(key)).status_code == 201  # nothing lost
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
