@@ -13,9 +13,14 @@ from eth_utils import to_checksum_address
 
 from loyalty_client import Wallet
 
+Item = tuple[str, dict[str, Any], dict[str, Any]]  # (kind, brand, body)
+QR_KINDS = ("qr", "qr_race", "qr_dup", "qr_forged", "qr_malformed", "qr_expired")
+
 
 @dataclass
 class Shopper:
+    """A shopper of the run: its own key, the brand it buys from, its redemptions so far."""
+
     wallet: Wallet
     brand: dict[str, Any]
     redemptions: int = 0
@@ -29,7 +34,7 @@ def make_shoppers(brands: list[dict[str, Any]], count: int, rng: random.Random) 
     return [Shopper(Wallet.from_key(rng.randbytes(32)), brands[i % len(brands)]) for i in range(count)]
 
 
-def shopper_purchases(shoppers: list[Shopper], run: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+def shopper_purchases(shoppers: list[Shopper], run: str) -> list[Item]:
     """One 25 EUR purchase per shopper (25 tokens: enough for two redemptions of 10)."""
     return [
         (
@@ -56,15 +61,10 @@ def forge(code: str, rng: random.Random) -> str:
     return base64.b32encode(bytes(blob)).decode().rstrip("=")
 
 
-QR_KINDS = ("qr", "qr_race", "qr_dup", "qr_forged", "qr_malformed", "qr_expired")
-
-
-def qr_plan(
-    brands: list[dict[str, Any]], wallets: Sequence[str], rng: random.Random
-) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]], list[tuple[str, dict[str, Any], dict[str, Any]]]]:
+def qr_plan(brands: list[dict[str, Any]], wallets: Sequence[str], rng: random.Random) -> tuple[list[Item], list[Item]]:
     """(first-phase items, later-phase items) of QR claims."""
-    first: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-    later: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    first: list[Item] = []
+    later: list[Item] = []
     for brand in brands:
         for code in brand["qr_live"]:
             roll = rng.random()
@@ -82,9 +82,6 @@ def qr_plan(
         for code in brand["qr_expiring"]:
             later.append(("qr_expired", brand, {"code": code, "wallet": rng.choice(wallets)}))
     return first, later
-
-
-Item = tuple[str, dict[str, Any], dict[str, Any]]  # (kind, brand, body)
 
 
 def build_plan(

@@ -8,11 +8,7 @@ from typing import Any
 from loyalty_client import Brand, LoyaltyClient
 
 OFFER_COST_TOKENS = 10
-
-
 QR_REWARD = 3 * 10**18  # base units per claim
-
-
 EXPIRING_AFTER_S = 12  # the expiring campaign's codes are claimed only after this
 
 
