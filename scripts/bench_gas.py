@@ -16,12 +16,9 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
+from devtools.anvil import AnvilNode
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.support.anvil import AnvilNode  # noqa: E402
-
 ARTIFACTS = REPO / "backend" / "artifacts"
 BATCH_SIZES = (1, 10, 100, 500)
 GAS_LIMIT = 16_000_000  # under Osaka's per-transaction cap of 2^24

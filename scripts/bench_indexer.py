@@ -32,18 +32,16 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
+from backend.bootstrap import Container, bootstrap
+from backend.config import Settings
+from devtools.anvil import AnvilNode
+from indexer.decode import TRANSFER
+from indexer.fetch.rpc import transport_for
+from indexer.reconcile import reconcile
+from indexer.service import build_streamer
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract  # noqa: E402
-from backend.bootstrap import Container, bootstrap  # noqa: E402
-from backend.config import Settings  # noqa: E402
-from indexer.decode import TRANSFER  # noqa: E402
-from indexer.fetch.rpc import transport_for  # noqa: E402
-from indexer.reconcile import reconcile  # noqa: E402
-from indexer.service import build_streamer  # noqa: E402
-from tests.support.anvil import AnvilNode  # noqa: E402
-
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RECIPIENTS = 500
 TRANSFER_SELECTOR = "a9059cbb"

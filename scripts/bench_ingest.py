@@ -15,33 +15,33 @@ and ≥ 50,000 bulk actions/s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+from eth_utils import to_checksum_address
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from devtools.anvil import AnvilNode
+from devtools.cpu_meter import CpuMeter
+from devtools.loadgen import http_request, run_load
+from devtools.postgres import fresh_database
+from devtools.processes import free_port
+from loyalty_client import LoyaltyClient
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import httpx  # noqa: E402
-from eth_utils import to_checksum_address  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-PG_ADMIN_URL = os.environ.get("LOYALTY_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LOYALTY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 GOAL_SINGLE, GOAL_BULK = 2_000, 50_000
 BATCH = 10_000
@@ -52,151 +52,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# --- load generator ------------------------------------------------------------------------------------------
-
-
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol; far cheaper per request than
-    a general-purpose client, so the generator does not eat the core the server needs."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader
-        self.writer: asyncio.StreamWriter
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=2**24)
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        lower = head.lower()
-        at = lower.find(b"content-length:")
-        if at >= 0:
-            end = lower.index(b"\r\n", at)
-            body = await self.reader.readexactly(int(lower[at + 15 : end]))
-        else:  # chunked
-            chunks = []
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                chunks.append(await self.reader.readexactly(size + 2))
-                if size == 0:
-                    break
-            body = b"".join(c[:-2] for c in chunks)
-        return status, body
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def http_request(method: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(body)}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-@dataclass
-class LoadResult:
-    sent: int = 0
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    statuses: Counter[int] = field(default_factory=Counter)
-    sample_error: str = ""
-
-    @property
-    def ok(self) -> int:
-        return sum(n for s, n in self.statuses.items() if 200 <= s < 300)
-
-    def per_s(self, items_per_request: int = 1) -> float:
-        return self.ok * items_per_request / self.elapsed_s if self.elapsed_s else 0.0
-
-    def pct(self, q: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def _load(port: int, make: Callable[[int], bytes], total: int, concurrency: int, budget_s: float) -> LoadResult:
-    result = LoadResult()
-    next_index = 0
-    deadline = time.perf_counter() + budget_s
-    conns = [RawHttp("127.0.0.1", port) for _ in range(min(concurrency, total))]
-    await asyncio.gather(*(c.connect() for c in conns))
-
-    async def worker(conn: RawHttp) -> None:
-        nonlocal next_index
-        while next_index < total and time.perf_counter() < deadline:
-            raw = make(next_index)
-            next_index += 1
-            started = time.perf_counter()
-            status, body = await conn.request(raw)
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            result.statuses[status] += 1
-            if status >= 300 and not result.sample_error:
-                result.sample_error = body[:300].decode(errors="replace")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    result.elapsed_s = time.perf_counter() - started
-    result.sent = next_index
-    for c in conns:
-        c.close()
-    return result
-
-
-def run_load(port: int, make: Callable[[int], bytes], total: int, concurrency: int, budget_s: float) -> LoadResult:
-    try:
-        import uvloop
-
-        return uvloop.run(_load(port, make, total, concurrency, budget_s))
-    except ImportError:  # pragma: no cover
-        return asyncio.run(_load(port, make, total, concurrency, budget_s))
-
-
 # --- environment ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"loyalty_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
-def anvil_node() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(REPO / "node_modules/.bin/anvil"), "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
-                break
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -253,33 +109,17 @@ def api_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[tu
 
 def setup_brand(port: int, env: dict[str, str], slug: str) -> tuple[dict[str, str], int]:
     """Admin login → brand (token deployed) → API key → a simple promotion: (headers, promotion_id)."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-        token = http.post(
-            "/v1/auth/token", data={"username": env["LOYALTY_ADMIN_EMAIL"], "password": env["LOYALTY_ADMIN_PASSWORD"]}
-        )
-        token.raise_for_status()
-        admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        brand = http.post(
-            "/v1/brands",
-            json={"name": slug.title(), "slug": slug, "contact_email": f"bench@{slug}.example"},
-            headers=admin,
-        )
-        brand.raise_for_status()
-        brand_id = brand.json()["id"]
-        key = http.post(f"/v1/brands/{brand_id}/api-keys", json={"name": "bench"}, headers=admin)
-        key.raise_for_status()
-        headers = {"X-API-Key": key.json()["key"]}
-        promotion = http.post(
-            f"/v1/brands/{brand_id}/promotions",
-            json={
+    with LoyaltyClient(f"http://127.0.0.1:{port}", timeout=120) as api:
+        operator = api.login(env["LOYALTY_ADMIN_EMAIL"], env["LOYALTY_ADMIN_PASSWORD"])
+        brand = operator.onboard_brand(slug.title(), slug, f"bench@{slug}.example", key_name="bench")
+        promotion = brand.create_promotion(
+            {
                 "name": "1 token per EUR",
                 "rules": [{"key": "rate", "kind": "rate", "currency": "EUR", "per": "1", "tokens": "1"}],
-            },
-            headers=headers,
+            }
         )
-        if promotion.status_code >= 300:
-            raise RuntimeError(f"creating the promotion failed: {promotion.status_code} {promotion.text[:300]}")
-        return headers, int(promotion.json()["id"])
+        # NOTE: the load generator sends `X-API-Key`, the header the action fast path reads first.
+        return {"X-API-Key": brand.api_key}, int(promotion["id"])
 
 
 def action(run: str, i: int) -> dict[str, Any]:
@@ -327,63 +167,6 @@ def clear_redis_prefix(prefix: str) -> None:
         if keys:
             client.delete(*keys)
     client.close()
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU seconds used by the API process tree and by PostgreSQL backends of the bench database (from /proc).
-
-    NOTE: a backend that exits during the run takes its CPU time with it, so when the API's connection pool churns
-    (concurrency above pool_size + idle overflow closed) `db_ms` is a lower bound.
-    """
-
-    def __init__(self, api_pid: int, database: str, db_url: str) -> None:
-        self.api_pid, self.database, self.db_url = api_pid, database, db_url
-
-    @staticmethod
-    def _cpu_s(pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def _tree(self, pid: int) -> list[int]:
-        pids = [pid]
-        with contextlib.suppress(OSError):
-            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-                pids += self._tree(int(child))
-        return pids
-
-    def _db_backends(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    cmd = (entry / "cmdline").read_bytes()
-                    if cmd.startswith(b"postgres:") and f" {self.database} ".encode() in cmd:
-                        pids.append(int(entry.name))
-        return pids
-
-    def snapshot(self) -> tuple[dict[int, float], dict[int, float], float]:
-        api = {p: self._cpu_s(p) for p in self._tree(self.api_pid)}
-        db = {p: self._cpu_s(p) for p in self._db_backends()}
-        return api, db, time.process_time()
-
-    def per_item(self, before: tuple[dict[int, float], dict[int, float], float], items: int) -> dict[str, float]:
-        api, db, client = self.snapshot()
-
-        def used(now: dict[int, float], then: dict[int, float]) -> float:
-            return sum(v - then.get(p, 0.0) for p, v in now.items())
-
-        n = max(1, items)
-        return {
-            "api_ms": round(used(api, before[0]) * 1000 / n, 3),
-            "db_ms": round(used(db, before[1]) * 1000 / n, 3),
-            "load_generator_ms": round((client - before[2]) * 1000 / n, 3),
-        }
 
 
 # --- phases --------------------------------------------------------------------------------------------------
@@ -515,7 +298,7 @@ def main() -> int:
 
     with fresh_database() as db_url, tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         needs_shared_chain = max(worker_counts) > 1
-        rpc = stack.enter_context(anvil_node()) if needs_shared_chain else "eth-tester://"
+        rpc = stack.enter_context(AnvilNode()).url if needs_shared_chain else "eth-tester://"
         env = {
             "LOYALTY_ENV": "development",
             "LOYALTY_DATABASE_URL": db_url,

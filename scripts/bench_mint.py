@@ -40,26 +40,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_mint_stages import BlockWatcher, BroadcastLog, stage_timings
 from eth_utils import to_checksum_address
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from backend.adapters.chain.contracts import brand_id_bytes, create_token
+from backend.adapters.chain.transactions import simple_fees
+from backend.adapters.orm.minting import CreditOutbox, MintBatch
+from backend.bootstrap import Container, bootstrap
+from backend.config import Settings
+from backend.runner import EmbeddedRunner, PeriodicTask
+from backend.services.minting.pipeline import build_pipeline, pipeline_tasks
+from backend.services.minting.token_views import TokenViews
+from devtools.anvil import AnvilNode
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from backend.adapters.chain.contracts import brand_id_bytes, create_token  # noqa: E402
-from backend.adapters.chain.transactions import simple_fees  # noqa: E402
-from backend.adapters.orm.minting import CreditOutbox, MintBatch  # noqa: E402
-from backend.bootstrap import Container, bootstrap  # noqa: E402
-from backend.config import Settings  # noqa: E402
-from backend.runner import EmbeddedRunner, PeriodicTask  # noqa: E402
-from backend.services.minting.pipeline import build_pipeline, pipeline_tasks  # noqa: E402
-from backend.services.minting.token_views import TokenViews  # noqa: E402
-from tests.support.anvil import AnvilNode  # noqa: E402
-
-sys.path.insert(0, str(REPO / "scripts"))
-from bench_mint_stages import BlockWatcher, BroadcastLog, stage_timings  # noqa: E402
-
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BLOCK_TIME = 2
 BRANDS = 5

@@ -15,16 +15,17 @@ import json
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from backend.api.app import create_app
+from backend.bootstrap import bootstrap
+from backend.config import Settings
+from loyalty_client import LoyaltyClient
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from fastapi.testclient import TestClient  # noqa: E402
-
-from backend.api.app import create_app  # noqa: E402
-from backend.bootstrap import bootstrap  # noqa: E402
-from backend.config import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -41,19 +42,13 @@ def main() -> None:
         )
         container = bootstrap(settings)
         client = TestClient(create_app(container))
-        token = client.post(
-            "/v1/auth/token", data={"username": settings.admin_email, "password": settings.admin_password}
-        ).json()["access_token"]
-        admin = {"Authorization": f"Bearer {token}"}
-        brand = client.post(
-            "/v1/brands",
-            json={"name": "Bench", "slug": "bench", "contact_email": "qr@bench.example", "use_coalition_token": False},
-            headers=admin,
-        ).json()["id"]
-        key = client.post(f"/v1/brands/{brand}/api-keys", json={"name": "bench"}, headers=admin).json()["key"]
-        headers = {"Authorization": f"Bearer {key}"}
-        body = {"name": "bench", "codes": args.codes, "ends_at": "2099-01-01T00:00:00Z", "reward_amount": "1"}
-        campaign = client.post("/v1/qr/campaigns", json=body, headers=headers).json()["id"]
+        operator = LoyaltyClient(http=client).login(settings.admin_email, settings.admin_password)
+        brand = operator.onboard_brand(
+            "Bench", "bench", "qr@bench.example", use_coalition_token=False, key_name="bench"
+        )
+        ends_at = datetime(2099, 1, 1, tzinfo=UTC)
+        campaign = brand.create_qr_campaign("bench", args.codes, ends_at, 1)["id"]
+        headers = brand.headers
         timings = []
         for attempt in ("first", "repeated"):
             started = time.process_time()

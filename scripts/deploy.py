@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend.bootstrap import bootstrap
 from backend.errors import LoyaltyError

@@ -133,3 +133,34 @@ def _time(value: str, name: str) -> datetime:
     except ValueError as exc:
         raise NotASiweMessage(f"{name} is not an RFC 3339 date-time") from exc
     return parsed.astimezone(UTC)
+
+
+def message_text(
+    domain: str,
+    address: str,
+    chain_id: int,
+    nonce: str,
+    *,
+    issued_at: datetime | None = None,
+    expiration: datetime | None = None,
+) -> str:
+    """The EIP-4361 message a wallet signs to sign in here (what `loyalty_client.Wallet` signs)."""
+    lines = [
+        f"{domain} wants you to sign in with your Ethereum account:",
+        address,
+        "",
+        "Sign in to Loyalty.",
+        "",
+        f"URI: http://{domain}",
+        "Version: 1",
+        f"Chain ID: {chain_id}",
+        f"Nonce: {nonce}",
+        f"Issued At: {_siwe_time(issued_at or datetime.now(UTC))}",
+    ]
+    if expiration is not None:
+        lines.append(f"Expiration Time: {_siwe_time(expiration)}")
+    return "\n".join(lines)
+
+
+def _siwe_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -28,6 +28,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.shoppers import SiweNonce
 from backend.domain.addresses import parse_address
 from backend.domain.siwe_message import NotASiweMessage, SiweFields, read_fields
+from backend.domain.siwe_message import message_text as message_text  # NOTE: written in the domain: the client signs it
 from backend.errors import InvalidInput, Unauthorized
 
 CLOCK_SKEW = timedelta(seconds=60)  # a wallet's clock may run this far ahead of ours (`Issued At`)
@@ -86,37 +87,6 @@ class SiweNonceUsed(SiweError):
 class SiweNonceUnknown(SiweError):
     code = "siwe-nonce-unknown"
     title = "The nonce was not issued by this server"
-
-
-def message_text(
-    domain: str,
-    address: str,
-    chain_id: int,
-    nonce: str,
-    *,
-    issued_at: datetime | None = None,
-    expiration: datetime | None = None,
-) -> str:
-    """The EIP-4361 message a wallet signs to sign in here (what the demo, the fault run and tests send)."""
-    lines = [
-        f"{domain} wants you to sign in with your Ethereum account:",
-        address,
-        "",
-        "Sign in to Loyalty.",
-        "",
-        f"URI: http://{domain}",
-        "Version: 1",
-        f"Chain ID: {chain_id}",
-        f"Nonce: {nonce}",
-        f"Issued At: {_siwe_time(issued_at or datetime.now(UTC))}",
-    ]
-    if expiration is not None:
-        lines.append(f"Expiration Time: {_siwe_time(expiration)}")
-    return "\n".join(lines)
-
-
-def _siwe_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _utc(value: datetime) -> datetime:

@@ -15,8 +15,8 @@ from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from devtools.anvil import AnvilNode
 from tests.contracts.kit import deploy, load_artifact, transact
-from tests.support.anvil import AnvilNode
 
 TOKEN_CAP = 1_000_000
 # Local keys of test holders that sign permits and redemptions (not funded unless a test funds them).

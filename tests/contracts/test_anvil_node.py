@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.support.anvil import AnvilError, AnvilNode
+from devtools.anvil import AnvilError, AnvilNode
 
 pytestmark = pytest.mark.anvil
 

@@ -11,6 +11,7 @@ import pytest
 
 from backend.bootstrap import Container
 from backend.config import REPO_ROOT
+from loyalty_client import LoyaltyClient, Operator
 from tests.support.live_server import live_server
 
 CHROMIUM = os.environ.get("LOYALTY_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -34,26 +35,17 @@ def base_url(container: Container) -> Iterator[str]:
         yield url
 
 
-def _admin(client: httpx.Client, container: Container) -> dict[str, str]:
+def _admin(client: httpx.Client, container: Container) -> Operator:
     s = container.settings
-    token = client.post("/v1/auth/token", data={"username": s.admin_email, "password": s.admin_password})
-    assert token.status_code == 200, token.text
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return LoyaltyClient(http=client).login(s.admin_email, s.admin_password)
 
 
-def _brand_with_promotion(client: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
-    brand = client.post(
-        "/v1/brands",
-        json={"name": "Aurora", "slug": "aurora", "contact_email": "loyalty@aurora.example"},
-        headers=admin,
+def _brand_with_promotion(client: httpx.Client, admin: Operator) -> dict[str, str]:
+    brand = admin.onboard_brand("Aurora", "aurora", "loyalty@aurora.example", key_name="pos")
+    brand.create_promotion(
+        {"name": "points", "rules": [{"kind": "rate", "key": "spend", "currency": "USD", "tokens": "1"}]}
     )
-    assert brand.status_code == 201, brand.text
-    key = client.post(f"/v1/brands/{brand.json()['id']}/api-keys", json={"name": "pos"}, headers=admin).json()["key"]
-    headers = {"Authorization": f"Bearer {key}"}
-    spec = {"name": "points", "rules": [{"kind": "rate", "key": "spend", "currency": "USD", "tokens": "1"}]}
-    promo = client.post(f"/v1/brands/{brand.json()['id']}/promotions", json=spec, headers=headers)
-    assert promo.status_code == 201, promo.text
-    return headers
+    return brand.headers
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -108,12 +100,12 @@ def test_summary_and_rpc_passthrough(base_url: str, container: Container) -> Non
     with httpx.Client(base_url=base_url, timeout=30) as client:
         assert client.get("/v1/dashboard/summary").status_code == 401
         admin = _admin(client, container)
-        summary = client.get("/v1/dashboard/summary", headers=admin).json()
+        summary = admin.dashboard_summary()
         assert summary["queue"]["pending"] == 0 and summary["chain"]["embedded"] is True
         assert {w["address"] for w in summary["hot_wallets"]} == {s.address for s in container.hot_wallets}
         assert not any(w["low"] for w in summary["hot_wallets"])
         container.settings = container.settings.model_copy(update={"hot_wallet_low_balance_wei": 10**30})
-        drained = client.get("/v1/dashboard/summary", headers=admin).json()["hot_wallets"]
+        drained = admin.dashboard_summary()["hot_wallets"]
         assert drained and all(w["low"] for w in drained)  # below the threshold: the dashboard warns
         assert client.get("/dashboard/../config.py").status_code == 404
         head = client.post("/rpc", json={"jsonrpc": "2.0", "id": 7, "method": "eth_blockNumber", "params": []})
@@ -131,9 +123,7 @@ def test_brand_managers_see_their_brand_only(base_url: str, container: Container
     with httpx.Client(base_url=base_url, timeout=30) as client:
         admin = _admin(client, container)
         _brand_with_promotion(client, admin)
-        other = client.post(
-            "/v1/brands", json={"name": "Other", "slug": "other", "contact_email": "x@other.example"}, headers=admin
-        ).json()
+        other = admin.create_brand("Other", "other", "x@other.example")
         with container.uow() as uow:
             create_operator(uow.session, "manager@other.example", "manager-password", "brand_manager", other["id"])
             uow.commit()

@@ -32,9 +32,9 @@ from backend.runner import EmbeddedRunner, background_tasks
 from backend.services.minting.pipeline import build_pipeline
 from backend.services.redemptions import settlement
 from backend.services.webhooks import dispatcher_for
+from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings, wipe_postgres
 from tests.integration.shoppers.kit import TOKEN, Wallet, balance, siwe_message
-from tests.support.anvil import AnvilNode, anvil_available
 from tests.support.auth import create_brand, key_headers
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 

@@ -1,4 +1,4 @@
-"""Test helpers: operator tokens and onboarded brands with an API key, through the real HTTP API."""
+"""Test helpers: operator tokens and onboarded brands with an API key, through the SDK on the app's `TestClient`."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from loyalty_client import LoyaltyClient, Operator, Transport
+
 
 def _settings(client: TestClient) -> Any:
     return client.app.state.container.settings  # type: ignore[attr-defined]
 
 
 def login(client: TestClient, email: str, password: str) -> dict[str, str]:
-    response = client.post("/v1/auth/token", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return LoyaltyClient(http=client).login(email, password).headers
 
 
 def admin_headers(client: TestClient) -> dict[str, str]:
@@ -27,33 +27,27 @@ def admin_headers(client: TestClient) -> dict[str, str]:
     return cached
 
 
+def admin(client: TestClient) -> Operator:
+    """The bootstrap admin as the SDK's `Operator` (its token cached like `admin_headers`)."""
+    token = admin_headers(client)["Authorization"].removeprefix("Bearer ")
+    return Operator(Transport(client), token)
+
+
 def key_headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
 def create_api_key(client: TestClient, brand_id: int, scopes: list[str] | None = None) -> str:
-    body: dict[str, Any] = {"name": "test"}
-    if scopes is not None:
-        body["scopes"] = scopes
-    response = client.post(f"/v1/brands/{brand_id}/api-keys", json=body, headers=admin_headers(client))
-    assert response.status_code == 201, response.text
-    return str(response.json()["key"])
+    return str(admin(client).create_api_key(brand_id, "test", scopes)["key"])
 
 
 def create_brand(
     client: TestClient, slug: str = "acme", *, use_coalition_token: bool = False, scopes: list[str] | None = None
 ) -> tuple[int, str]:
     """Onboard a brand (deploys its token, ~1 s on eth-tester) and create an API key: `(brand_id, api_key)`."""
-    response = client.post(
-        "/v1/brands",
-        json={
-            "name": slug.title(),
-            "slug": slug,
-            "contact_email": f"loyalty@{slug}.example",
-            "use_coalition_token": use_coalition_token,
-        },
-        headers=admin_headers(client),
+    operator = admin(client)
+    brand = operator.create_brand(
+        slug.title(), slug, f"loyalty@{slug}.example", use_coalition_token=use_coalition_token
     )
-    assert response.status_code == 201, response.text
-    brand_id = int(response.json()["id"])
-    return brand_id, create_api_key(client, brand_id, scopes)
+    brand_id = int(brand["id"])
+    return brand_id, str(operator.create_api_key(brand_id, "test", scopes)["key"])

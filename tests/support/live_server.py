@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,12 +11,7 @@ import uvicorn
 
 from backend.api.app import create_app
 from backend.bootstrap import Container
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from devtools.processes import free_port
 
 
 @contextmanager

@@ -19,8 +19,8 @@ from backend.adapters.orm.minting import CreditOutbox
 from backend.bootstrap import Container, bootstrap
 from backend.services.minting.pipeline import MintingPipeline, build_pipeline
 from backend.services.minting.token_views import TokenViews
+from devtools.anvil import AnvilNode
 from tests.conftest import make_settings
-from tests.support.anvil import AnvilNode
 
 
 class MintEnv:

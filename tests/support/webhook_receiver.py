@@ -1,4 +1,5 @@
-"""A real HTTP webhook receiver on 127.0.0.1 (a thread) that verifies `Loyalty-Signature` like a brand would."""
+"""A real HTTP webhook receiver on 127.0.0.1 (a thread) that verifies `Loyalty-Signature` like a brand would
+(with the SDK's `verify_webhook`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from backend.domain.webhooks import SIGNATURE_HEADER, SignatureError, parse_header, verify
+from backend.domain.webhooks import parse_header
+from loyalty_client import SIGNATURE_HEADER, WebhookSignatureError, verify_webhook
 
 
 @dataclass
@@ -48,9 +50,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             valid = []
             for secret in receiver.secrets:
                 try:
-                    verify(header, raw, secret, now=int(time.time()))
+                    verify_webhook(raw, header, secret)
                     valid.append(secret)
-                except SignatureError:
+                except WebhookSignatureError:
                     pass
             parse_header(header)  # malformed headers fail the test loudly (500 to the sender)
             with receiver.lock:

@@ -17,10 +17,10 @@ from backend.adapters.chain.keys import Signer, dev_account
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import Container, bootstrap
 from backend.cli import app
+from devtools.anvil import AnvilNode, anvil_available
 from indexer.service import index_once
 from tests.conftest import make_settings
 from tests.integration.audit.history import MintedBatch, batch_mint
-from tests.support.anvil import AnvilNode, anvil_available
 
 
 @dataclass

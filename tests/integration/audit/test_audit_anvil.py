@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from backend.audit.manifest_file import Manifest, ManifestEntry, write_manifest
 from backend.cli import app
+from devtools.flaky_rpc import Faults, FlakyRpc
 from tests.integration.audit.conftest import Platform, cli, verify
 from tests.integration.audit.history import batch_mint
-from tests.support.flaky_rpc import Faults, FlakyRpc
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("audit-anvil")]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from devtools.anvil import AnvilNode, anvil_available
 from indexer.service import index_once
 from tests.conftest import wipe_postgres
 from tests.integration.audit.conftest import cli
-from tests.support.anvil import AnvilNode, anvil_available
 from tests.support.mint_env import MintEnv, new_wallets
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +13,8 @@ from backend.api.app import create_app
 from backend.bootstrap import Container, bootstrap
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
-from tests.support.auth import create_brand, key_headers
+from tests.support.auth import create_brand
+from tests.support.shop import Shop
 
 
 @pytest.fixture
@@ -34,28 +33,6 @@ def container(
     c.contracts = contracts
     yield c
     c.close()
-
-
-@dataclass
-class Shop:
-    client: TestClient
-    container: Container
-    brand_id: int
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return key_headers(self.key)
-
-    def act(self, **body: Any) -> dict[str, Any]:
-        response = self.client.post("/v1/actions", json=body, headers=self.headers)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def promote(self, spec: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.post(f"/v1/brands/{self.brand_id}/promotions", json=spec, headers=self.headers)
-        assert response.status_code == 201, response.text
-        return response.json()
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
 from backend.services import action_imports
 from backend.services.ledger import check_ledger
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_actions import RATE, UNIT, W1, W2, purchase
 from tests.support.auth import create_brand, key_headers
+from tests.support.shop import Shop
 
 ASYNC = {"Prefer": "respond-async"}
 

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from backend.adapters.orm.earning import Action
 from backend.services.ledger import check_ledger
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_action_imports import ASYNC, results
 from tests.integration.earning.test_action_imports_kill import processed
 from tests.integration.earning.test_actions import RATE, purchase
 from tests.support import celery_worker
 from tests.support.celery_worker import kill, wait_for
+from tests.support.shop import Shop
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 TOTAL = 8_000

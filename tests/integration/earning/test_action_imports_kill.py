@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.imports import ActionImport
 from backend.services.ledger import check_ledger
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_action_imports import ASYNC, credited, results
 from tests.integration.earning.test_actions import RATE, UNIT, purchase
+from tests.support.shop import Shop
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.minting import CreditOutbox
-from tests.integration.earning.conftest import Shop
 from tests.support.auth import admin_headers, create_brand, key_headers
+from tests.support.shop import Shop
 
 W1 = "0x" + "a1" * 20
 W2 = "0x" + "b2" * 20

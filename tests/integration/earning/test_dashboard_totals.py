@@ -8,7 +8,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.minting import CreditOutbox
 from backend.services.dashboard import summary
-from tests.integration.earning.conftest import Shop
+from tests.support.shop import Shop
 
 
 def test_credited_total_is_exact_beyond_int64(shop: Shop) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from backend.services.ledger import check_ledger
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_actions import RATE, W1, purchase
 from tests.support.auth import create_api_key, key_headers
+from tests.support.shop import Shop
 
 
 def test_created_replayed_and_errors_raised_while_recording(shop: Shop) -> None:

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.minting import CreditOutbox
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_actions import RATE, W1, W2, purchase
 from tests.support.live_server import live_server
+from tests.support.shop import Shop
 
 
 def test_concurrent_requests_in_shared_flushes_keep_per_request_outcomes(shop: Shop) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.earning.conftest import Shop
+from tests.support.shop import Shop
 
 W1 = "0x" + "a1" * 20
 W2 = "0x" + "b2" * 20

@@ -20,8 +20,8 @@ from backend.domain.actions import ActionIn
 from backend.services.actions import record_action
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, wipe_postgres
-from tests.integration.earning.conftest import Shop
 from tests.support.auth import create_brand
+from tests.support.shop import Shop
 
 W1, W2 = "0x" + "d4" * 20, "0x" + "e5" * 20
 UNIT = 10**18

@@ -9,8 +9,8 @@ import pytest
 
 from backend.domain.actions import ActionIn
 from backend.services.actions import ActionResult, record_actions
-from tests.integration.earning.conftest import Shop
 from tests.integration.earning.test_actions import W1, W2
+from tests.support.shop import Shop
 
 REFERRAL = {"idempotency_key": "r1", "type": "referral", "wallet": W1, "referrer": W2}
 

@@ -11,7 +11,7 @@ from backend.adapters.orm.earning import WalletBalance
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.cli import app as cli_app
 from backend.services.ledger import check_ledger
-from tests.integration.earning.conftest import Shop
+from tests.support.shop import Shop
 
 W = "0x" + "f6" * 20
 UNIT = 10**18

@@ -15,8 +15,8 @@ from backend.adapters.chain.client import connect
 from backend.api.app import create_app
 from backend.bootstrap import Container
 from backend.services import api_keys
+from devtools.rpc_proxy import RpcProxy
 from tests.support.auth import create_brand, key_headers
-from tests.support.rpc_proxy import RpcProxy
 
 WALLET = "0x" + "ab" * 20
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.live_server import free_port
+from devtools.processes import free_port
 
 pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[3]

@@ -18,9 +18,9 @@ from sqlalchemy import text
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import Container, bootstrap
+from devtools.anvil import AnvilNode, anvil_available
 from indexer.decode import TRANSFER
 from tests.conftest import make_settings
-from tests.support.anvil import AnvilNode, anvil_available
 
 pytestmark = pytest.mark.skipif(not anvil_available(), reason="anvil binary missing")
 

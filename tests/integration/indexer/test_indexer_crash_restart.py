@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
 from indexer.cli import EXIT_REORG_BEYOND_DEPTH, KILL_BEFORE_COMMIT_ENV
 from tests.integration.indexer.conftest import (
     REPO,
@@ -24,7 +25,6 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 

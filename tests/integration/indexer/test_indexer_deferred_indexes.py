@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
 from indexer.cli import KILL_BEFORE_COMMIT_ENV
 from indexer.service import build_streamer
 from indexer.store import open_store
@@ -24,7 +25,6 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 ALL = sorted(str(i.name) for i in deferred_indexes())

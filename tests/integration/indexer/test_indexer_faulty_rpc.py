@@ -8,6 +8,8 @@ import random
 import pytest
 
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
+from devtools.flaky_rpc import Faults, FlakyRpc
 from indexer.fetch.rpc import HttpTransport, RetryPolicy
 from indexer.reconcile import reconcile
 from indexer.service import build_streamer
@@ -19,8 +21,6 @@ from tests.integration.indexer.conftest import (
     new_brand_token,
     random_wallet,
 )
-from tests.support.anvil import AnvilNode
-from tests.support.flaky_rpc import Faults, FlakyRpc
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 DEAD_ENDPOINT = "http://127.0.0.1:9"  # discard port: connection refused

@@ -14,9 +14,9 @@ import pytest
 
 from backend.adapters.chain.client import connect
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
+from devtools.rpc_proxy import RpcProxy
 from indexer.cli import _rebuild
-from tests.support.anvil import AnvilNode
-from tests.support.rpc_proxy import RpcProxy
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 

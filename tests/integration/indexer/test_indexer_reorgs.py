@@ -7,6 +7,7 @@ import random
 import pytest
 
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
 from indexer.errors import ReorgBeyondDepth
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
@@ -19,7 +20,6 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     transfer_call_data,
 )
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 

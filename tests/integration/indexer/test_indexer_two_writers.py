@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backend.bootstrap import Container
+from devtools.anvil import AnvilNode
 from indexer.service import build_streamer
 from tests.integration.indexer.conftest import (
     batch_mint,
@@ -14,7 +15,6 @@ from tests.integration.indexer.conftest import (
     new_brand_token,
     random_wallet,
 )
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 

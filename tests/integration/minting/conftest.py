@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import wipe_postgres
-from tests.support.anvil import AnvilNode, anvil_available
 from tests.support.mint_env import MintEnv
 
 

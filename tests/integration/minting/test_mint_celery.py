@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.anvil import AnvilNode
 from tests.support import celery_worker
-from tests.support.anvil import AnvilNode
 from tests.support.celery_worker import kill, wait_for
 from tests.support.mint_env import MintEnv, new_wallets
 

@@ -17,8 +17,8 @@ from backend.adapters.orm.relayer import HotWalletState, RelayAttempt, RelayInte
 from backend.bootstrap import Container, bootstrap
 from backend.services.relayer import Relayer, RelayerConfig, build_relayer
 from backend.services.relayer.__init__ import build_fee_oracle
+from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings
-from tests.support.anvil import AnvilNode, anvil_available
 
 pytestmark = pytest.mark.skipif(not anvil_available(), reason="anvil binary missing")
 GWEI = 10**9

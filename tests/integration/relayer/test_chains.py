@@ -11,9 +11,9 @@ from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import bootstrap
 from backend.services.relayer import build_relayer
+from devtools.anvil import AnvilNode
 from tests.conftest import make_settings
 from tests.integration.relayer.conftest import POSTGRES_ONLY, SQLITE_ONLY, make_env
-from tests.support.anvil import AnvilNode
 
 HOLDER = to_checksum_address("0x00000000000000000000000000000000000a11ce")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.anvil import AnvilNode
+from devtools.rpc_proxy import Fault, RpcProxy
 from tests.integration.relayer.conftest import POSTGRES_ONLY, SQLITE_ONLY, make_env
-from tests.support.anvil import AnvilNode
-from tests.support.rpc_proxy import Fault, RpcProxy
 
 pytestmark = [pytest.mark.anvil]
 

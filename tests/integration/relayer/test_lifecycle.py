@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from backend.services.relayer import IntentConflict, InvalidIntent
+from devtools.anvil import AnvilNode
 from tests.integration.relayer.conftest import GWEI, SQLITE_ONLY, RelayEnv, make_env
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil]
 

@@ -12,9 +12,9 @@ from sqlalchemy import update
 
 from backend.adapters.chain.transactions import send_and_wait
 from backend.adapters.orm.relayer import FILLER_PURPOSE, HotWalletState
+from devtools.anvil import AnvilNode
+from devtools.rpc_proxy import Fault, RpcProxy
 from tests.integration.relayer.conftest import RelayEnv, make_env
-from tests.support.anvil import AnvilNode
-from tests.support.rpc_proxy import Fault, RpcProxy
 
 pytestmark = [pytest.mark.anvil]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.anvil import AnvilNode
 from tests.integration.relayer.conftest import SQLITE_ONLY, make_env
-from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.anvil import AnvilNode
-from tests.support.rpc_proxy import Fault, RpcProxy
+from devtools.anvil import AnvilNode
+from devtools.rpc_proxy import Fault, RpcProxy
 
 pytestmark = [pytest.mark.anvil]
 

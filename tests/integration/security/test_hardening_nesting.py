@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.live_server import free_port
+from devtools.processes import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 DEEP = 100_000

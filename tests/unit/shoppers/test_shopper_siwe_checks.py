@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from backend.errors import LoyaltyError
 from backend.services import siwe
+from loyalty_client import Wallet
 
 DOMAIN, CHAIN = "127.0.0.1:8000", 31337
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-ACCOUNT = Account.from_key("0x" + "11" * 32)
+ACCOUNT = Wallet.from_key("0x" + "11" * 32)
 
 
 def message(
@@ -23,8 +22,8 @@ def message(
     return siwe.message_text(domain, address, chain, "abcdef0123456789", issued_at=issued, expiration=expires)
 
 
-def sign(text: str, account: object = ACCOUNT) -> str:
-    return "0x" + bytes(account.sign_message(encode_defunct(text=text)).signature).hex()  # type: ignore[attr-defined]
+def sign(text: str, wallet: Wallet = ACCOUNT) -> str:
+    return wallet.sign_text(text)
 
 
 def check(text: str, signature: str | None = None) -> str:
@@ -48,7 +47,7 @@ def test_each_refusal_has_its_own_code() -> None:
     assert code_of(message(domain="evil.example")) == "siwe-wrong-domain"
     assert code_of(message(chain=1)) == "siwe-wrong-chain"
     assert code_of(message(expires=NOW - timedelta(seconds=1))) == "siwe-expired"
-    other = Account.from_key("0x" + "22" * 32)
+    other = Wallet.from_key("0x" + "22" * 32)
     assert code_of(message(), sign(message(), other)) == "siwe-bad-signature"
     assert code_of(message(), "0x" + "00" * 65) == "siwe-bad-signature"
 

@@ -18,7 +18,6 @@ import ctypes
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,9 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from devtools.processes import free_port
+
+REPO = Path(__file__).resolve().parents[1]
 ANVIL_BIN = REPO / "node_modules" / ".bin" / "anvil"
 DEFAULT_MNEMONIC = "test test test test test test test test test test test junk"
 # Private keys of anvil's first default accounts (derived from DEFAULT_MNEMONIC); public test keys.
@@ -59,12 +60,6 @@ class AnvilError(RuntimeError):
 
 def anvil_available() -> bool:
     return ANVIL_BIN.exists()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -127,7 +122,7 @@ class AnvilNode:
             raise AnvilError(f"{ANVIL_BIN} not found; run scripts/setup.sh (npm ci)")
         last_error = ""
         for _attempt in range(3):  # NOTE: the free port can be taken between probing and anvil's bind
-            self.port = _free_port()
+            self.port = free_port()
             self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
             self._proc = subprocess.Popen(
                 self._command(),
