@@ -69,33 +69,23 @@ class EmbeddedRunner:
 
 
 def background_tasks(container: Container) -> list[PeriodicTask]:
-    """Every background job of the platform (pipeline stages, indexer, webhooks); features register here."""
-    tasks: list[PeriodicTask] = []
-    from backend.services.minting.pipeline import pipeline_tasks
-
-    tasks += pipeline_tasks(container)  # minting: build, dispatch, track, settle
+    """Every background job of the platform (pipeline stages, imports, webhooks, indexer, redemptions)."""
     from backend.services.action_imports import process_for
 
-    # Bulk imports (`Prefer: respond-async`): a few seconds of chunks per call, then the other tasks' turn.
-    tasks.append(
-        PeriodicTask(
-            "action-imports",
-            container.settings.pipeline_poll_s,
-            lambda: process_for(container.sessions, 5.0),
-            wakes=("mint-build",),
-        )
-    )
-    from backend.services.webhooks import webhook_tasks
-
-    tasks += webhook_tasks(container)  # webhooks: fan out platform events, deliver with retries
-    from indexer.service import index_once
-
-    # Chain mirror: one range per call; a caught-up indexer waits one poll interval (live lag <= 1 block).
-    tasks.append(PeriodicTask("indexer", container.settings.indexer_poll_s, lambda: index_once(container)))
-    from backend.services.redemptions import settlement as redemption_settlement
-
-    # Redemptions: terminal `redeem` relay intents → confirmed (counter code) or failed (stock released).
-    tasks.append(
-        PeriodicTask("redeem-settle", container.settings.pipeline_settle_poll_s, redemption_settlement(container))
-    )
-    return tasks
+    pipeline, settings = container.pipeline, container.settings
+    fast, slow = settings.pipeline_poll_s, settings.pipeline_settle_poll_s
+    return [
+        # NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`); the intervals only
+        # pace the idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
+        PeriodicTask("mint-build", fast, pipeline.build, wakes=("mint-dispatch",)),
+        PeriodicTask("mint-dispatch", fast, pipeline.dispatch),
+        PeriodicTask("mint-track", slow, pipeline.track, wakes=("mint-settle",)),
+        PeriodicTask("mint-settle", slow, pipeline.settle),
+        # Bulk imports (`Prefer: respond-async`): a few seconds of chunks per call, then the other tasks' turn.
+        PeriodicTask("action-imports", fast, lambda: process_for(container.sessions, 5.0), wakes=("mint-build",)),
+        PeriodicTask("webhooks", settings.webhook_poll_s, container.webhook_dispatcher.run_once),
+        # Chain mirror: one range per call; a caught-up indexer waits one poll interval (live lag <= 1 block).
+        PeriodicTask("indexer", settings.indexer_poll_s, lambda: container.streamer.step()),
+        # Redemptions: terminal `redeem` relay intents → confirmed (counter code) or failed (stock released).
+        PeriodicTask("redeem-settle", slow, lambda: bool(container.redemption_settlement.settle())),
+    ]

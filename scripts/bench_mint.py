@@ -50,10 +50,9 @@ sys.path.insert(0, str(REPO))
 from backend.adapters.chain.contracts import brand_id_bytes, create_token  # noqa: E402
 from backend.adapters.chain.transactions import simple_fees  # noqa: E402
 from backend.adapters.orm.minting import CreditOutbox, MintBatch  # noqa: E402
-from backend.bootstrap import Container, bootstrap  # noqa: E402
+from backend.bootstrap import Container, provision  # noqa: E402
 from backend.config import Settings  # noqa: E402
-from backend.runner import EmbeddedRunner, PeriodicTask  # noqa: E402
-from backend.services.minting.pipeline import build_pipeline, pipeline_tasks  # noqa: E402
+from backend.runner import EmbeddedRunner, PeriodicTask, background_tasks  # noqa: E402
 from backend.services.minting.token_views import TokenViews  # noqa: E402
 from tests.support.anvil import AnvilNode  # noqa: E402
 
@@ -412,7 +411,7 @@ def main() -> None:
             pipeline_poll_s=0.2,
             pipeline_settle_poll_s=0.3,
         )
-        container = bootstrap(settings)
+        container = provision(settings)
         assert container.contracts is not None
         minters = [w.address for w in container.hot_wallets]
         tokens = [container.contracts.coalition.address]
@@ -433,8 +432,7 @@ def main() -> None:
         gas_limit = int(container.chain.w3.eth.get_block("latest")["gasLimit"])
         note(f"anvil {node.url}, block gas limit {gas_limit}, tokens {len(tokens)}, db {db_name}")
 
-        build_pipeline(container)
-        tasks = [timed(t) for t in pipeline_tasks(container)]
+        tasks = [timed(t) for t in background_tasks(container) if t.name.startswith("mint-")]
         runner = EmbeddedRunner(container, tasks)
         runner.start()
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from backend.api.app import create_app  # noqa: E402
-from backend.bootstrap import bootstrap  # noqa: E402
+from backend.bootstrap import provision  # noqa: E402
 from backend.config import Settings  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> None:
             deployments_dir=Path(tmp) / "deployments",
             rate_limit_per_ip=0,
         )
-        container = bootstrap(settings)
+        container = provision(settings)
         client = TestClient(create_app(container))
         token = client.post(
             "/v1/auth/token", data={"username": settings.admin_email, "password": settings.admin_password}

@@ -12,13 +12,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.bootstrap import bootstrap
+from backend.bootstrap import provision
 from backend.errors import LoyaltyError
 
 
 def main() -> int:
     try:
-        container = bootstrap()
+        container = provision()  # migrate, then deploy: what `loyalty migrate && loyalty deploy` do
     except LoyaltyError as exc:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return 1

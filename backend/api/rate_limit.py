@@ -22,7 +22,7 @@ import redis.asyncio
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api.auth import JWT_ALGORITHM, api_key_cache, jwt_signing_key
+from backend.api.auth import JWT_ALGORITHM, jwt_signing_key
 from backend.api.problems import PROBLEM_JSON
 from backend.api.redis_counter import CoalescedCounter
 from backend.bootstrap import Container
@@ -60,7 +60,7 @@ class RateLimitMiddleware:
             token = value.strip() if scheme.lower() == "bearer" else ""
         buckets: list[tuple[str, int]] = []
         if token.startswith("lk_"):
-            verified = api_key_cache(self.container).verify(token)
+            verified = self.container.api_key_cache.verify(token)
             if verified is not None:
                 scope.setdefault("state", {})[VERIFIED_KEY_STATE] = (token, verified)
                 return [(f"key:{verified.key_id}", settings.rate_limit_per_key)]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from celery.signals import worker_process_shutdown
 
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, ready
 
 _lock = threading.Lock()
 _container: Container | None = None
@@ -15,11 +15,12 @@ _closers: list[Callable[[Container], None]] = []
 
 
 def worker_container() -> Container:
-    """One container (one pool, one RPC client) per worker process, without migrating or deploying."""
+    """One container (one pool, one RPC client) per worker process; it neither migrates nor deploys, and refuses
+    to start on a database `loyalty migrate` has not prepared."""
     global _container
     with _lock:
         if _container is None:
-            _container = bootstrap(run_migrations=False, deploy=False)
+            _container = ready(contracts=False)
         return _container
 
 

@@ -1,4 +1,4 @@
-"""Celery task for the chain indexer: the same `index_once` the embedded runner calls, on a beat schedule."""
+"""Celery task for the chain indexer: the same `Streamer.step` the embedded runner calls, on a beat schedule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import time
 
 from backend.worker.celery_app import app
 from backend.worker.container import worker_container
-from indexer.service import index_once
 
 TASK_BUDGET_S = 20.0  # a backfilling worker keeps going this long per tick, then yields to other tasks
 
@@ -17,6 +16,6 @@ def step() -> bool:
     c = worker_container()
     deadline = time.monotonic() + TASK_BUDGET_S
     worked = False
-    while time.monotonic() < deadline and index_once(c):
+    while time.monotonic() < deadline and c.streamer.step():
         worked = True
     return worked

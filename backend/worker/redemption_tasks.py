@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from backend.services.redemptions import settlement
 from backend.worker.celery_app import app
 from backend.worker.container import worker_container
 
 
 @app.task(name="loyalty.redemptions.settle")
 def settle() -> bool:
-    return bool(settlement(worker_container()).settle())
+    return bool(worker_container().redemption_settlement.settle())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from backend.services.minting.pipeline import MintingPipeline, build_pipeline
+from backend.services.minting.pipeline import MintingPipeline
 from backend.worker.celery_app import app
 from backend.worker.container import worker_container
 
@@ -12,7 +12,7 @@ log = logging.getLogger("loyalty.worker")
 
 
 def pipeline() -> MintingPipeline:
-    return build_pipeline(worker_container())
+    return worker_container().pipeline
 
 
 @app.task(name="loyalty.pipeline.build")

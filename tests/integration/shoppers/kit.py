@@ -17,9 +17,7 @@ from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import Container
 from backend.services import siwe
-from backend.services.minting.pipeline import build_pipeline
 from backend.services.minting.token_views import TokenViews
-from backend.services.redemptions import settlement
 from tests.support.auth import key_headers
 
 SHOPPER_OVERRIDES: dict[str, Any] = {"confirmations": 0, "batch_window_s": 0.001}
@@ -113,11 +111,11 @@ def mint(container: Container, token: str, wallet: str, amount: int) -> None:
 
 def relay_and_settle(container: Container, rounds: int = 10) -> None:
     """Run the relayer (dispatch + track) and the redemption settle step until nothing is left to do."""
-    pipeline = build_pipeline(container)
+    pipeline = container.pipeline
     for _ in range(rounds):
         pipeline.dispatch()
         pipeline.track()
-        done = settlement(container).settle()
+        done = container.redemption_settlement.settle()
         with container.engine.connect() as conn:
             open_ = conn.scalar(text("SELECT count(*) FROM redemptions WHERE status = 'pending'"))
         if not open_ and not done:
