@@ -1,7 +1,8 @@
 """The embedded runner: API, minting pipeline and indexer in one process around one container.
 
-Background work is a list of `PeriodicTask`s, each a plain service call run in its own thread; the same calls
-run as Celery tasks in production, so the embedded default exercises the production code paths.
+Background work is a list of `PeriodicTask`s, each a plain service call run in its own thread, generated from the
+job table `backend.jobs.JOBS`; Celery's tasks come from the same table, so the embedded default exercises the
+production code paths.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backend.bootstrap import Container
+from backend.jobs import JOBS, Call, Job
 
 log = logging.getLogger("loyalty.runner")
 
@@ -69,23 +71,11 @@ class EmbeddedRunner:
 
 
 def background_tasks(container: Container) -> list[PeriodicTask]:
-    """Every background job of the platform (pipeline stages, imports, webhooks, indexer, redemptions)."""
-    from backend.services.action_imports import process_for
+    """A thread's task for every job of `backend.jobs.JOBS` (pipeline stages, imports, webhooks, indexer, ...)."""
 
-    pipeline, settings = container.pipeline, container.settings
-    fast, slow = settings.pipeline_poll_s, settings.pipeline_settle_poll_s
+    def call(job: Job) -> Callable[[], bool | None]:
+        return lambda: job.run(container, Call(job.embedded_budget_s, task=False))
+
     return [
-        # NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`); the intervals only
-        # pace the idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
-        PeriodicTask("mint-build", fast, pipeline.build, wakes=("mint-dispatch",)),
-        PeriodicTask("mint-dispatch", fast, pipeline.dispatch),
-        PeriodicTask("mint-track", slow, pipeline.track, wakes=("mint-settle",)),
-        PeriodicTask("mint-settle", slow, pipeline.settle),
-        # Bulk imports (`Prefer: respond-async`): a few seconds of chunks per call, then the other tasks' turn.
-        PeriodicTask("action-imports", fast, lambda: process_for(container.sessions, 5.0), wakes=("mint-build",)),
-        PeriodicTask("webhooks", settings.webhook_poll_s, container.webhook_dispatcher.run_once),
-        # Chain mirror: one range per call; a caught-up indexer waits one poll interval (live lag <= 1 block).
-        PeriodicTask("indexer", settings.indexer_poll_s, lambda: container.streamer.step()),
-        # Redemptions: terminal `redeem` relay intents → confirmed (counter code) or failed (stock released).
-        PeriodicTask("redeem-settle", slow, lambda: bool(container.redemption_settlement.settle())),
+        PeriodicTask(job.name, float(getattr(container.settings, job.interval)), call(job), job.wakes) for job in JOBS
     ]
