@@ -85,3 +85,8 @@ def credits(container: Container) -> list[tuple[str, int]]:
         result = [(w, int(a)) for w, a in rows.tuples()]
     assert entries == len(result)
     return result
+
+
+def claim(container: Container, code: str, wallet: str, **options: Any) -> qr_service.ClaimResult:
+    """`qr_service.claim` with the container's database, Redis and keyring."""
+    return qr_service.claim(container.sessions, container.redis, container.qr_keyring, code, wallet, **options)

@@ -11,7 +11,7 @@ import pytest
 from backend.bootstrap import Container
 from backend.domain import qr as codec
 from backend.services import qr as qr_service
-from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, code_of, credits
+from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, claim, code_of, credits
 
 
 def _leave_reservation_of_a_dead_claim(container: Container, code: str) -> None:
@@ -29,9 +29,9 @@ def test_retry_after_a_claim_died_in_flight_is_credited_once(
     code = code_of(qr_container, campaign, 2)
     _leave_reservation_of_a_dead_claim(qr_container, code)
 
-    result = qr_service.claim(qr_container.sessions, qr_container.redis, qr_container.qr_keyring, code, WALLET)
+    result = claim(qr_container, code, WALLET)
 
     assert result.code_id == 2 and result.amount == 10**18
     with pytest.raises(qr_service.QrAlreadyClaimed):  # now it is claimed: refused (from Redis, instantly)
-        qr_service.claim(qr_container.sessions, qr_container.redis, qr_container.qr_keyring, code, OTHER_WALLET)
+        claim(qr_container, code, OTHER_WALLET)
     assert credits(qr_container) == [(result.wallet, 10**18)]

@@ -13,7 +13,7 @@ from backend.adapters.orm.qr import QrClaim
 from backend.bootstrap import Container, provision
 from backend.services import qr as qr_service
 from tests.conftest import make_settings
-from tests.integration.qr.campaigns import campaign_factory, code_of, credits
+from tests.integration.qr.campaigns import campaign_factory, claim, code_of, credits
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ def _claim_concurrently(container: Container, code: str, claimants: int) -> Coun
         wallet = "0x" + f"{i + 1:040x}"
         start.wait()
         try:
-            qr_service.claim(container.sessions, container.redis, container.qr_keyring, code, wallet)
+            claim(container, code, wallet)
             outcome = "won"
         except qr_service.LoyaltyError as exc:
             outcome = exc.code
