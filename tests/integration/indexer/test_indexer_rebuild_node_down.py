@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from backend.adapters.chain.client import connect
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from indexer.cli import _rebuild
 from tests.support.anvil import AnvilNode
 from tests.support.rpc_proxy import RpcProxy
@@ -32,7 +32,7 @@ def test_rebuild_waits_for_the_node(anvil: AnvilNode, chain_platform: Container,
 
         def rebuild() -> None:
             try:
-                built.append(_rebuild(chain_platform, stop))
+                built.append(_rebuild(lambda: indexer_streamer(chain_platform), stop))
             except BaseException as exc:
                 errors.append(exc)
 
