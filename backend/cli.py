@@ -31,7 +31,7 @@ def up(
     import uvicorn
 
     from backend.api.app import create_app
-    from backend.bootstrap import bootstrap
+    from backend.bootstrap import provision
     from backend.demo.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError, refuse_taken_port
     from backend.runner import EmbeddedRunner, background_tasks
 
@@ -53,7 +53,8 @@ def up(
         # chain that no longer exists; start both fresh. Only the embedded default's own file is ever deleted.
         for deleted in database.start_fresh():
             typer.echo(f"Deleted {deleted} (earlier embedded run; --keep-db keeps it)", err=True)
-    container = bootstrap(settings)
+    # NOTE: this one process owns the embedded database and chain, so it takes both set-up steps itself.
+    container = provision(settings)
     from backend.demo.chain_clock import chain_clock_task
     from backend.demo.startup import login_hint, start_demo_thread
 
@@ -91,28 +92,39 @@ def serve(workers: int = typer.Option(1, help="uvicorn worker processes")) -> No
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations (Alembic) to LOYALTY_DATABASE_URL."""
+    """Apply database migrations (Alembic) to LOYALTY_DATABASE_URL and create the first admin (run it once per
+    release, before the API and workers start: they refuse a database without the current schema)."""
     from backend.adapters.db import make_engine
-    from backend.adapters.db import migrate as run_migrations
+    from backend.bootstrap import migrate as run_migrations
     from backend.config import get_settings
 
     _logging()
-    engine = make_engine(get_settings().database_url)
-    run_migrations(engine)
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        run_migrations(engine, settings)
+    finally:
+        engine.dispose()
     typer.echo("database schema is up to date")
 
 
 @app.command()
 def deploy() -> None:
-    """Deploy (or verify) the factory and coalition token on the configured chain and record the addresses."""
-    from backend.bootstrap import bootstrap
+    """Deploy (or verify) the factory and coalition token on the configured chain and record the addresses
+    (after `loyalty migrate`; the API refuses to start until they are recorded)."""
+    from backend.bootstrap import bootstrap, require_schema
+    from backend.bootstrap import deploy as deploy_contracts
 
     _logging()
     container = bootstrap()
-    assert container.contracts is not None
+    try:
+        require_schema(container)
+        contracts = deploy_contracts(container)
+    finally:
+        container.close()
     typer.echo(
-        f"chain {container.contracts.chain_id}: factory {container.contracts.factory.address}, "
-        f"coalition token {container.contracts.coalition.address}"
+        f"chain {contracts.chain_id}: factory {contracts.factory.address}, "
+        f"coalition token {contracts.coalition.address}"
     )
 
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from backend.bootstrap import Container
 
 app = typer.Typer(help="Chain indexer: mirror every loyalty token into the database.", no_args_is_help=True)
 
 
-def _container():  # type: ignore[no-untyped-def]
-    from backend.bootstrap import bootstrap
+def _container() -> Container:
+    from backend.bootstrap import ready
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # NOTE: the indexer never deploys; it follows the factory recorded by `loyalty deploy` / the API process.
-    return bootstrap(deploy=False)
+    # NOTE: the indexer never migrates nor deploys; it follows the factory recorded by `loyalty deploy`.
+    return ready(contracts=False)
 
 
 @app.command()
@@ -24,11 +28,14 @@ def run(
 ) -> None:
     """Backfill from the factory's deployment block, then follow the head (reorg-safe). Exit 3 on a reorg
     deeper than the kept window."""
+    from backend.bootstrap import indexer_streamer
     from indexer import cli
 
     container = _container()
     try:
-        code = cli.run(container, until_caught_up=until_caught_up)
+        code = cli.run(
+            lambda: indexer_streamer(container), container.settings.indexer_poll_s, until_caught_up=until_caught_up
+        )
     finally:
         container.close()
     raise typer.Exit(code)
@@ -47,7 +54,7 @@ def reconcile(
 
     container = _container()
     try:
-        code, report = cli.reconcile_report(container, sample)
+        code, report = cli.reconcile_report(container.engine, container.chain, sample)
     finally:
         container.close()
     if not as_json:
@@ -73,6 +80,6 @@ def status() -> None:
 
     container = _container()
     try:
-        typer.echo(cli.dumps(cli.status(container)))
+        typer.echo(cli.dumps(cli.status(container.engine, container.chain)))
     finally:
         container.close()

@@ -18,16 +18,15 @@ def step(
     repeat: int = typer.Option(1, help="run the step this many times (stops early when idle)"),
 ) -> None:
     """Run one pipeline step against the configured database and chain, print what it did."""
-    from backend.bootstrap import bootstrap
+    from backend.bootstrap import ready
     from backend.cli import _logging
-    from backend.services.minting.pipeline import build_pipeline
 
     if name not in STEP_NAMES:
         raise typer.BadParameter(f"one of {', '.join(STEP_NAMES)}")
     _logging()
-    container = bootstrap(deploy=False)
+    container = ready(contracts=False)
     try:
-        pipeline = build_pipeline(container)
+        pipeline = container.pipeline
         if name == "aggregate":
             for group in pipeline.aggregate():
                 typer.echo(

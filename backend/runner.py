@@ -1,7 +1,8 @@
 """The embedded runner: API, minting pipeline and indexer in one process around one container.
 
-Background work is a list of `PeriodicTask`s, each a plain service call run in its own thread; the same calls
-run as Celery tasks in production, so the embedded default exercises the production code paths.
+Background work is a list of `PeriodicTask`s, each a plain service call run in its own thread, generated from the
+job table `backend.jobs.JOBS`; Celery's tasks come from the same table, so the embedded default exercises the
+production code paths.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backend.bootstrap import Container
+from backend.jobs import JOBS, Call, Job
 
 log = logging.getLogger("loyalty.runner")
 
@@ -69,33 +71,11 @@ class EmbeddedRunner:
 
 
 def background_tasks(container: Container) -> list[PeriodicTask]:
-    """Every background job of the platform (pipeline stages, indexer, webhooks); features register here."""
-    tasks: list[PeriodicTask] = []
-    from backend.services.minting.pipeline import pipeline_tasks
+    """A thread's task for every job of `backend.jobs.JOBS` (pipeline stages, imports, webhooks, indexer, ...)."""
 
-    tasks += pipeline_tasks(container)  # minting: build, dispatch, track, settle
-    from backend.services.action_imports import process_for
+    def call(job: Job) -> Callable[[], bool | None]:
+        return lambda: job.run(container, Call(job.embedded_budget_s, task=False))
 
-    # Bulk imports (`Prefer: respond-async`): a few seconds of chunks per call, then the other tasks' turn.
-    tasks.append(
-        PeriodicTask(
-            "action-imports",
-            container.settings.pipeline_poll_s,
-            lambda: process_for(container.sessions, 5.0),
-            wakes=("mint-build",),
-        )
-    )
-    from backend.services.webhooks import webhook_tasks
-
-    tasks += webhook_tasks(container)  # webhooks: fan out platform events, deliver with retries
-    from indexer.service import index_once
-
-    # Chain mirror: one range per call; a caught-up indexer waits one poll interval (live lag <= 1 block).
-    tasks.append(PeriodicTask("indexer", container.settings.indexer_poll_s, lambda: index_once(container)))
-    from backend.services.redemptions import settlement as redemption_settlement
-
-    # Redemptions: terminal `redeem` relay intents → confirmed (counter code) or failed (stock released).
-    tasks.append(
-        PeriodicTask("redeem-settle", container.settings.pipeline_settle_poll_s, redemption_settlement(container))
-    )
-    return tasks
+    return [
+        PeriodicTask(job.name, float(getattr(container.settings, job.interval)), call(job), job.wakes) for job in JOBS
+    ]

@@ -11,24 +11,25 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from web3.exceptions import Web3RPCError
 
-from backend.bootstrap import Container
+from backend.adapters.chain.client import ChainClient
 from backend.errors import ChainUnavailable
 from indexer.errors import FetchFailed, ReorgBeyondDepth
 from indexer.fetch.blocks import HeaderFetcher
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
-from indexer.service import build_streamer
 from indexer.store import open_store
 from indexer.store.base import Batch
-from indexer.streamer import StreamerStats
+from indexer.streamer import Streamer, StreamerStats
 
-# The mirror store talks to the driver directly, so its errors are the driver's; bootstrap's are SQLAlchemy's.
+# The mirror store talks to the driver directly, so its errors are the driver's; the engine's are SQLAlchemy's.
 DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
 # A node that is down (no answer) or answers with an error (overloaded, restarting): wait, never exit.
 NODE_ERRORS = (ChainUnavailable, FetchFailed, Web3RPCError)
@@ -60,12 +61,12 @@ def _close_quietly(streamer: Any) -> None:
             log.debug("ignoring error while closing the indexer: %s", exc)
 
 
-def _rebuild(container: Container, stop: threading.Event) -> Any:
+def _rebuild(build: Callable[[], Streamer], stop: threading.Event) -> Streamer:
     """A fresh streamer once the database and the node answer again (waits with backoff, until stopped)."""
     delay = 1.0
     while True:
         try:
-            return build_streamer(container)
+            return build()
         # NOTE: building asks the node for its chain id: a node outage during a database outage is no crash.
         except (*DATABASE_ERRORS, *NODE_ERRORS) as exc:
             if stop.is_set():
@@ -75,9 +76,11 @@ def _rebuild(container: Container, stop: threading.Event) -> Any:
             delay = min(30.0, delay * 2)
 
 
-def run(container: Container, *, until_caught_up: bool = False, progress_s: float = 5.0) -> int:
-    """Backfill then tail until SIGINT/SIGTERM; exit code 3 when a reorg goes deeper than the kept window."""
-    streamer = build_streamer(container)
+def run(build: Callable[[], Streamer], poll: float, *, until_caught_up: bool = False, progress_s: float = 5.0) -> int:
+    """Backfill then tail until SIGINT/SIGTERM; exit code 3 when a reorg goes deeper than the kept window.
+
+    `build` makes a streamer (again after a lost database connection); `poll` is the idle wait in seconds."""
+    streamer = build()
     if os.environ.get(KILL_BEFORE_COMMIT_ENV):
         streamer.store.on_before_commit = _kill_hook(int(os.environ[KILL_BEFORE_COMMIT_ENV]))
     stop = threading.Event()
@@ -100,7 +103,6 @@ def run(container: Container, *, until_caught_up: bool = False, progress_s: floa
             )
             last.update(t=now, events=stats.events)
 
-    poll = container.settings.indexer_poll_s
     failures = 0
     try:
         while not stop.is_set():
@@ -119,7 +121,7 @@ def run(container: Container, *, until_caught_up: bool = False, progress_s: floa
                 log.warning("indexer database error (%s); reconnecting", str(exc).splitlines()[0])
                 _close_quietly(streamer)
                 stop.wait(min(30.0, poll * 2**failures))
-                streamer = _rebuild(container, stop)
+                streamer = _rebuild(build, stop)
                 continue
             report(streamer.stats)
             if not busy:
@@ -136,21 +138,21 @@ def run(container: Container, *, until_caught_up: bool = False, progress_s: floa
     return 0
 
 
-def reconcile_report(container: Container, sample: int | None = None) -> tuple[int, dict[str, Any]]:
-    store = open_store(container.engine)
-    transport = transport_for(container.chain)
+def reconcile_report(engine: Engine, chain: ChainClient, sample: int | None = None) -> tuple[int, dict[str, Any]]:
+    store = open_store(engine)
+    transport = transport_for(chain)
     try:
-        report = reconcile(transport, store, container.chain.chain_id, sample=sample)
+        report = reconcile(transport, store, chain.chain_id, sample=sample)
     finally:
         store.close()
         transport.close()
     return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()
 
 
-def status(container: Container) -> dict[str, Any]:
-    chain_id = container.chain.chain_id
-    store = open_store(container.engine)
-    transport = transport_for(container.chain)
+def status(engine: Engine, chain: ChainClient) -> dict[str, Any]:
+    chain_id = chain.chain_id
+    store = open_store(engine)
+    transport = transport_for(chain)
     try:
         cursor = store.cursor(chain_id)
         headers = HeaderFetcher(transport)

@@ -1,30 +1,24 @@
-"""Wiring: a `Streamer` for a container (API process, Celery worker, embedded runner, CLI) and `index_once`."""
+"""Wiring: a `Streamer` on an engine and a chain (API process, Celery worker, embedded runner, CLI)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
+from backend.adapters.chain.client import ChainClient
 from backend.adapters.orm.deployments import Deployment
-from backend.bootstrap import Container
+from backend.config import Settings
 from backend.errors import ConfigurationError
 from indexer.fetch.rpc import Transport, transport_for
 from indexer.store import open_store
 from indexer.streamer import Streamer
 
-EXTRAS_KEY = "indexer.streamer"
-_build_lock = threading.Lock()
 
-
-def factory_location(container: Container) -> tuple[str, int]:
-    """Factory address and deployment block: from the container, else the `deployments` table."""
-    if container.contracts is not None:
-        return container.contracts.factory.address, container.contracts.factory.block_number
-    chain_id = container.chain.chain_id
-    with container.uow() as uow:
-        row = uow.session.execute(
+def factory_location(engine: Engine, chain_id: int) -> tuple[str, int]:
+    """Factory address and deployment block recorded in the `deployments` table (by `loyalty deploy`)."""
+    with engine.connect() as conn:
+        row = conn.execute(
             select(Deployment.address, Deployment.block_number).where(
                 Deployment.chain_id == chain_id, Deployment.name == "factory"
             )
@@ -34,10 +28,18 @@ def factory_location(container: Container) -> tuple[str, int]:
     return str(row[0]), int(row[1])
 
 
-def build_streamer(container: Container, transport: Transport | None = None, **overrides: Any) -> Streamer:
-    """A streamer on the container's chain and database; `overrides` tune it (tests, benchmarks)."""
-    settings = container.settings
-    factory, start = factory_location(container)
+def build_streamer(
+    engine: Engine,
+    chain: ChainClient,
+    settings: Settings,
+    *,
+    factory: tuple[str, int] | None = None,
+    transport: Transport | None = None,
+    **overrides: Any,
+) -> Streamer:
+    """A streamer on `chain` into `engine`'s database, following `factory` (address, block; default: the recorded
+    one); `overrides` tune it (tests, benchmarks)."""
+    address, start = factory or factory_location(engine, chain.chain_id)
     options: dict[str, Any] = {
         "reorg_depth": settings.reorg_depth,
         "use_finalized_tag": settings.indexer_finality_tag,
@@ -46,25 +48,10 @@ def build_streamer(container: Container, transport: Transport | None = None, **o
     }
     options.update(overrides)
     return Streamer(
-        transport=transport or transport_for(container.chain),
-        store=open_store(container.engine),
-        chain_id=container.chain.chain_id,
-        factory=factory,
+        transport=transport or transport_for(chain),
+        store=open_store(engine),
+        chain_id=chain.chain_id,
+        factory=address,
         start_block=start,
         **options,
     )
-
-
-def streamer_for(container: Container) -> Streamer:
-    """The container's streamer, built once (one DB connection and one RPC client per process)."""
-    with _build_lock:
-        streamer = container.extras.get(EXTRAS_KEY)
-        if streamer is None:
-            streamer = build_streamer(container)
-            container.extras[EXTRAS_KEY] = streamer
-        return streamer
-
-
-def index_once(container: Container) -> bool:
-    """Mirror the next range (Celery beat task / embedded runner); True if it did work and should run again."""
-    return streamer_for(container).step()

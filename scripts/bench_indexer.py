@@ -33,13 +33,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, indexer_streamer, provision
 from backend.config import Settings
 from devtools.anvil import AnvilNode
 from indexer.decode import TRANSFER
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
-from indexer.service import build_streamer
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -228,7 +227,7 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def cold_backfill(container: Container, anvil_pid: int | None) -> dict[str, Any]:
-    streamer = build_streamer(container)
+    streamer = indexer_streamer(container)
     head = streamer.headers.head()
     backend = int(streamer.store.q("SELECT pg_backend_pid()")[0][0])
     streamer.store.rollback()
@@ -327,7 +326,7 @@ def token_contract_abi_event(w3: Any) -> Any:
 
 def live_lag(node: AnvilNode, container: Container, tokens: list[str], blocks: int, rng: random.Random) -> int:
     """Blocks keep coming (one per ~0.5 s, each with transfers); lag sampled just before each new block."""
-    streamer = build_streamer(container)
+    streamer = indexer_streamer(container)
     stop = threading.Event()
     thread = threading.Thread(target=streamer.run, args=(stop, 0.05), daemon=True)
     thread.start()
@@ -372,7 +371,7 @@ def main() -> None:
             settings = Settings(
                 env="test", database_url=db_url, rpc_urls=node.url, deployments_dir=Path("/tmp/bench-idx-deploy")
             )
-            container = bootstrap(settings)
+            container = provision(settings)
             t0 = time.perf_counter()
             gen = generate(node, container, target, rng)
             log(

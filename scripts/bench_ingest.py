@@ -312,10 +312,10 @@ def main() -> int:
         say(f"database {make_url(db_url).database}, chain {rpc}")
         # NOTE: migrate and deploy once here so several workers never race on the schema or the deployer nonce.
         os.environ.update(env)
-        from backend.bootstrap import bootstrap
+        from backend.bootstrap import provision
         from backend.config import Settings
 
-        bootstrap(Settings(), deploy=needs_shared_chain).close()
+        provision(Settings(), with_contracts=needs_shared_chain).close()
         log_path = Path(tmp) / "api.log"
 
         say(f"baseline: INSERT+COMMIT per action, {sequential * 2} rows ...")

@@ -48,10 +48,9 @@ from sqlalchemy.engine import make_url
 from backend.adapters.chain.contracts import brand_id_bytes, create_token
 from backend.adapters.chain.transactions import simple_fees
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.config import Settings
-from backend.runner import EmbeddedRunner, PeriodicTask
-from backend.services.minting.pipeline import build_pipeline, pipeline_tasks
+from backend.runner import EmbeddedRunner, PeriodicTask, background_tasks
 from backend.services.minting.token_views import TokenViews
 from devtools.anvil import AnvilNode
 
@@ -408,7 +407,7 @@ def main() -> None:
             pipeline_poll_s=0.2,
             pipeline_settle_poll_s=0.3,
         )
-        container = bootstrap(settings)
+        container = provision(settings)
         assert container.contracts is not None
         minters = [w.address for w in container.hot_wallets]
         tokens = [container.contracts.coalition.address]
@@ -429,8 +428,7 @@ def main() -> None:
         gas_limit = int(container.chain.w3.eth.get_block("latest")["gasLimit"])
         note(f"anvil {node.url}, block gas limit {gas_limit}, tokens {len(tokens)}, db {db_name}")
 
-        build_pipeline(container)
-        tasks = [timed(t) for t in pipeline_tasks(container)]
+        tasks = [timed(t) for t in background_tasks(container) if t.name.startswith("mint-")]
         runner = EmbeddedRunner(container, tasks)
         runner.start()
 

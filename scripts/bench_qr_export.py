@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from backend.api.app import create_app
-from backend.bootstrap import bootstrap
+from backend.bootstrap import provision
 from backend.config import Settings
 from loyalty_client import LoyaltyClient
 
@@ -40,7 +40,7 @@ def main() -> None:
             deployments_dir=Path(tmp) / "deployments",
             rate_limit_per_ip=0,
         )
-        container = bootstrap(settings)
+        container = provision(settings)
         client = TestClient(create_app(container))
         operator = LoyaltyClient(http=client).login(settings.admin_email, settings.admin_password)
         brand = operator.onboard_brand(

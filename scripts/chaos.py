@@ -145,10 +145,10 @@ def main() -> int:
             say(f"database {db_name}, anvil {anvil.url}, proxy {proxy.url}, redis :{redis_port}")
             os.environ.update(env)
             os.environ["LOYALTY_RPC_URLS"] = anvil.url  # migrations + deploy straight to the node, once
-            from backend.bootstrap import bootstrap
+            from backend.bootstrap import provision
             from backend.config import Settings
 
-            bootstrap(Settings(), deploy=True).close()
+            provision(Settings()).close()  # `loyalty migrate` + `loyalty deploy`, before any API worker
             os.environ["LOYALTY_RPC_URLS"] = proxy.url
             api_port = free_port()
             py = sys.executable

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sys
 
-from backend.bootstrap import bootstrap
+from backend.bootstrap import provision
 from backend.errors import LoyaltyError
 
 
 def main() -> int:
     try:
-        container = bootstrap()
+        container = provision()  # migrate, then deploy: what `loyalty migrate && loyalty deploy` do
     except LoyaltyError as exc:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return 1

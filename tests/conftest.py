@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.db import make_engine, migrate
 from backend.adapters.orm.base import Base
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.config import Settings
 from backend.services.deployment import PlatformContracts
 
@@ -107,7 +107,7 @@ def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
 @pytest.fixture
 def container(db_url: str, tmp_path: Path) -> Iterator[Container]:
     """A fully wired platform on an in-process chain with the contracts deployed."""
-    c = bootstrap(make_settings(db_url, tmp_path))
+    c = provision(make_settings(db_url, tmp_path))
     yield c
     c.close()
 
@@ -120,7 +120,7 @@ def shared_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cha
     its token (the factory allows one token per brand id and onboarding asks `tokenOf` first).
     """
     tmp = tmp_path_factory.mktemp("shared-chain")
-    c = bootstrap(make_settings(f"sqlite:///{tmp / 'chain.db'}", tmp))
+    c = provision(make_settings(f"sqlite:///{tmp / 'chain.db'}", tmp))
     assert c.contracts is not None
     yield c.chain, c.contracts
     c.close()

@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.api.rate_limit import VERIFIED_KEY_STATE
 from backend.bootstrap import Container
 from backend.domain.actions import ActionIn
-from backend.services.action_batcher import action_batcher
 
 PATH = "/v1/actions"
 SCOPE = "actions:write"
@@ -52,7 +51,7 @@ class ActionFastPath:
             await self.app(scope, _replay(body, more, receive), send)
             return
         try:
-            batcher = action_batcher(self.container.extras, self.container.sessions)
+            batcher = self.container.action_batcher
             result = await batcher.submit(brand_id, action)
         except Exception as exc:  # the app's own exception handlers map it (problem+json)
             await self._problem(scope, exc, send)

@@ -32,7 +32,7 @@ from backend.api.routes import shoppers as shoppers_routes
 from backend.api.routes import siwe as siwe_routes
 from backend.api.routes import wallets_balances as wallets_balances_routes
 from backend.api.routes import webhooks as webhooks_routes
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, ready
 
 API_DESCRIPTION = (
     "Loyalty tokens on Polygon: brands issue actions, the backend batches mints, the indexer mirrors the chain. "
@@ -41,8 +41,12 @@ API_DESCRIPTION = (
 
 
 def create_app(container: Container | None = None) -> FastAPI:
-    """Build the app around a container; without one (uvicorn --factory) bootstrap from the environment."""
-    container = container or bootstrap()
+    """Build the app around a container; without one (uvicorn --factory) connect from the environment.
+
+    NOTE: a serving process never migrates nor deploys (two workers starting together would race); it refuses to
+    start until `loyalty migrate` and `loyalty deploy` have run, so a supervisor's restart picks up when they did.
+    """
+    container = container or ready()
     app = FastAPI(title="Loyalty Chain API", version=__version__, description=API_DESCRIPTION)
     app.state.container = container
     install_problem_handlers(app)

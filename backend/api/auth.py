@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import ContainerDep
 from backend.bootstrap import Container
 from backend.errors import Forbidden, Unauthorized
-from backend.services.api_keys import KEY_SCOPES, ApiKeyCache
+from backend.services.api_keys import KEY_SCOPES
 
 JWT_ALGORITHM = "HS256"
 ALL_SCOPES = KEY_SCOPES | {"brands:admin", "audit:read"}
@@ -85,17 +85,10 @@ def _from_jwt(container: Container, token: str) -> Principal:
     return Principal(subject=str(claims["sub"]), role=role, brand_id=brand_id, scopes=ROLE_SCOPES[role])
 
 
-def api_key_cache(container: Container) -> ApiKeyCache:
-    cache = container.extras.get("api_key_cache")
-    if cache is None:
-        cache = container.extras.setdefault("api_key_cache", ApiKeyCache(container.sessions))
-    return cache  # type: ignore[no-any-return]
-
-
 def _from_api_key(container: Container, raw: str, request: Request | None = None) -> Principal:
     # NOTE: the rate limiter verified this very key moments ago (see `backend.api.rate_limit`); reuse that.
     seen = getattr(request.state, "verified_api_key", None) if request is not None else None
-    verified = seen[1] if seen is not None and seen[0] == raw else api_key_cache(container).verify(raw)
+    verified = seen[1] if seen is not None and seen[0] == raw else container.api_key_cache.verify(raw)
     if verified is None:
         raise InvalidCredentials("unknown or revoked API key", headers=_BEARER)
     return Principal(

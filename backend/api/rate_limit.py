@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api.auth import JWT_ALGORITHM, api_key_cache, jwt_signing_key
+from backend.api.auth import JWT_ALGORITHM, jwt_signing_key
 from backend.api.problems import PROBLEM_JSON, problem
 from backend.api.redis_counter import CoalescedCounter
 from backend.bootstrap import Container
@@ -61,7 +61,7 @@ class RateLimitMiddleware:
             token = value.strip() if scheme.lower() == "bearer" else ""
         buckets: list[tuple[str, int]] = []
         if token.startswith("lk_"):
-            verified = api_key_cache(self.container).verify(token)
+            verified = self.container.api_key_cache.verify(token)
             if verified is not None:
                 scope.setdefault("state", {})[VERIFIED_KEY_STATE] = (token, verified)
                 return [(f"key:{verified.key_id}", settings.rate_limit_per_key)]
@@ -86,7 +86,7 @@ class RateLimitMiddleware:
         if not raw:
             scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
             raw = value.strip() if scheme.lower() == "bearer" else ""
-        return raw.startswith("lk_") and not api_key_cache(self.container).answers_from_memory(raw)
+        return raw.startswith("lk_") and not self.container.api_key_cache.answers_from_memory(raw)
 
     def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
         return client_ip(scope, headers, trust_forwarded=self.settings.rate_limit_trust_forwarded)

@@ -113,12 +113,3 @@ class ActionBatcher:
                     return exc
             return result.error if isinstance(result, ActionError) else result
         raise AssertionError("unreachable")
-
-
-def action_batcher(extras: dict[str, object], sessions: sessionmaker[Session]) -> ActionBatcher:
-    """The process's batcher, kept in the container's extras."""
-    batcher = extras.get("action_batcher")
-    if not isinstance(batcher, ActionBatcher):
-        batcher = ActionBatcher(sessions)
-        extras["action_batcher"] = batcher
-    return batcher

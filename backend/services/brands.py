@@ -7,14 +7,15 @@ import re
 from eth_utils import to_checksum_address
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.chain.client import ChainClient
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, factory_contract
+from backend.adapters.chain.keys import Signer
 from backend.adapters.db import session_scope
 from backend.adapters.orm.earning import Brand, BrandConsent
-from backend.bootstrap import Container
 from backend.errors import Conflict, NotFound
-from backend.services.deployment import COALITION_SYMBOL, TOKEN_DECIMALS
+from backend.services.deployment import COALITION_SYMBOL, TOKEN_DECIMALS, PlatformContracts
 
 ZERO_ADDRESS = "0x" + "0" * 40
 
@@ -30,7 +31,12 @@ def default_symbol(slug: str) -> str:
 
 
 def onboard_brand(
-    container: Container,
+    sessions: sessionmaker[Session],
+    chain: ChainClient,
+    contracts: PlatformContracts | None,
+    deployer: Signer,
+    minters: list[Signer],
+    min_tip_wei: int,
     *,
     name: str,
     slug: str,
@@ -43,33 +49,33 @@ def onboard_brand(
     NOTE: the chain transaction runs outside any database transaction (it takes a block); the factory's
     one-token-per-brand rule plus `tokenOf` makes a retry after a crash reuse the token instead of failing.
     """
-    assert container.contracts is not None, "platform contracts are not deployed"
-    with session_scope(container.sessions) as session:
+    assert contracts is not None, "platform contracts are not deployed"
+    with session_scope(sessions) as session:
         if session.scalar(select(Brand.id).where(Brand.slug == slug)) is not None:
             raise SlugTaken(f"brand slug {slug!r} is taken")
-    chain_id = container.contracts.chain_id
+    chain_id = contracts.chain_id
     if use_coalition_token:
-        token_address, symbol = container.contracts.coalition.address, COALITION_SYMBOL
+        token_address, symbol = contracts.coalition.address, COALITION_SYMBOL
     else:
         symbol = token_symbol or default_symbol(slug)
-        factory = factory_contract(container.chain, container.contracts.factory.address)
+        factory = factory_contract(chain, contracts.factory.address)
         onchain_id = brand_id_bytes(slug)
         existing = factory.functions.tokenOf(onchain_id).call()
         if existing and int(existing, 16) != 0:
             token_address = to_checksum_address(existing)
         else:
             token_address = create_token(
-                container.chain,
-                container.contracts.factory.address,
-                container.deployer,
+                chain,
+                contracts.factory.address,
+                deployer,
                 onchain_id,
                 f"{name} Loyalty",
                 symbol,
                 TOKEN_DECIMALS,
                 0,
-                container.deployer.address,
-                [w.address for w in container.hot_wallets],
-                container.min_tip_wei,
+                deployer.address,
+                [w.address for w in minters],
+                min_tip_wei,
             ).address
     brand = Brand(
         slug=slug,
@@ -82,7 +88,7 @@ def onboard_brand(
         is_coalition=use_coalition_token,
     )
     try:
-        with session_scope(container.sessions) as session:
+        with session_scope(sessions) as session:
             session.add(brand)
     except IntegrityError as exc:
         raise SlugTaken(f"brand slug {slug!r} is taken") from exc

@@ -13,10 +13,12 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.chain.keys import Signer
 from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.notifications import PlatformEvent
-from backend.bootstrap import Container
+from backend.config import Settings
 from backend.services.ledger import is_postgres
 
 BATCHES = 60
@@ -131,12 +133,11 @@ def _latencies(session: Session, batch_ids: list[str], brand_id: int | None) -> 
     return out
 
 
-def _hot_wallets(container: Container) -> list[dict[str, Any]]:
-    low = container.settings.hot_wallet_low_balance_wei
+def _hot_wallets(chain: ChainClient, wallets: list[Signer], low: int) -> list[dict[str, Any]]:
     out = []
-    for signer in container.hot_wallets:
+    for signer in wallets:
         try:
-            balance: int | None = int(container.chain.w3.eth.get_balance(to_checksum_address(signer.address)))
+            balance: int | None = int(chain.w3.eth.get_balance(to_checksum_address(signer.address)))
         except Exception:  # a node outage shows as an unknown balance, not a broken dashboard
             balance = None
         out.append(
@@ -162,7 +163,7 @@ def _credited(session: Session, brand_id: int) -> tuple[int, int]:
     return len(amounts), sum(amounts)
 
 
-def _brands(session: Session, container: Container, brand_id: int | None) -> list[dict[str, Any]]:
+def _brands(session: Session, brand_id: int | None) -> list[dict[str, Any]]:
     from indexer import analytics
 
     query = select(Brand).order_by(Brand.id)
@@ -192,7 +193,9 @@ def _brands(session: Session, container: Container, brand_id: int | None) -> lis
     return out
 
 
-def summary(session: Session, container: Container, *, brand_id: int | None) -> dict[str, Any]:
+def summary(
+    session: Session, settings: Settings, chain: ChainClient, hot_wallets: list[Signer], *, brand_id: int | None
+) -> dict[str, Any]:
     from indexer import analytics
 
     batches = _batches(session, brand_id)
@@ -203,10 +206,10 @@ def summary(session: Session, container: Container, *, brand_id: int | None) -> 
     gas = sum(r["gas_used"] or 0 for r in confirmed)
     actions = sum(r["actions"] or 0 for r in confirmed)
     try:
-        head: int | None = container.chain.head()
+        head: int | None = chain.head()
     except Exception:
         head = None
-    indexed = analytics.indexed_block(session, container.chain.chain_id)
+    indexed = analytics.indexed_block(session, chain.chain_id)
     last_event = select(func.max(PlatformEvent.id))
     if brand_id is not None:
         last_event = last_event.where(PlatformEvent.brand_id == brand_id)
@@ -215,12 +218,12 @@ def summary(session: Session, container: Container, *, brand_id: int | None) -> 
         "scope": {"brand_id": brand_id},
         "last_event_id": session.scalar(last_event),
         "chain": {
-            "name": container.settings.chain_name,
-            "chain_id": container.chain.chain_id,
+            "name": settings.chain_name,
+            "chain_id": chain.chain_id,
             "head": head,
             "indexed_block": indexed,
             "indexer_lag_blocks": None if head is None or indexed is None else max(0, head - indexed),
-            "embedded": container.chain.is_embedded,
+            "embedded": chain.is_embedded,
         },
         "queue": _queue(session, brand_id),
         "batches": rows,
@@ -246,7 +249,9 @@ def summary(session: Session, container: Container, *, brand_id: int | None) -> 
             "latency_p50_s": percentile(all_latency, 50),
             "latency_p95_s": percentile(all_latency, 95),
         },
-        "hot_wallets": _hot_wallets(container) if brand_id is None else [],
-        "low_balance_wei": str(container.settings.hot_wallet_low_balance_wei),
-        "brands": _brands(session, container, brand_id),
+        "hot_wallets": _hot_wallets(chain, hot_wallets, settings.hot_wallet_low_balance_wei)
+        if brand_id is None
+        else [],
+        "low_balance_wei": str(settings.hot_wallet_low_balance_wei),
+        "brands": _brands(session, brand_id),
     }

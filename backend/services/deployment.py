@@ -44,6 +44,16 @@ def _has_code(client: ChainClient, deployed: Deployed | None) -> bool:
     return deployed is not None and len(client.w3.eth.get_code(deployed.address)) > 0  # type: ignore[arg-type]
 
 
+def recorded_platform_contracts(client: ChainClient, sessions: sessionmaker[Session]) -> PlatformContracts | None:
+    """The recorded factory and coalition token of the connected chain, if both still have code there."""
+    with session_scope(sessions) as session:
+        factory = _recorded(session, client.chain_id, "factory")
+        coalition = _recorded(session, client.chain_id, "coalition")
+    if factory is None or coalition is None or not (_has_code(client, factory) and _has_code(client, coalition)):
+        return None
+    return PlatformContracts(client.chain_id, factory, coalition)
+
+
 def ensure_platform_contracts(
     client: ChainClient,
     sessions: sessionmaker[Session],

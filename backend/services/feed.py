@@ -24,10 +24,10 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.notifications import PlatformEvent
-from backend.bootstrap import Container
 
 log = logging.getLogger("loyalty.feed")
 GAP_TTL_S = 10.0
@@ -119,7 +119,8 @@ class Subscription:
 
 @dataclass
 class FeedHub:
-    container: Container
+    sessions: sessionmaker[Session]
+    poll_s: float
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -129,7 +130,7 @@ class FeedHub:
     def subscribe(self, brand_id: int | None, deliver: Callable[[FeedEvent | None], None]) -> tuple[int, Subscription]:
         with self._lock:
             if self._cursor is None:
-                with self.container.uow() as uow:
+                with UnitOfWork(self.sessions) as uow:
                     self._cursor = FeedCursor(last_event_id(uow.session))
             sub = Subscription(brand_id, deliver, start=self._cursor.high)
             token = next(self._ids)
@@ -146,7 +147,7 @@ class FeedHub:
     def poll_once(self) -> int:
         cursor = self._cursor
         assert cursor is not None
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             rows = read_events(uow.session, above=cursor.high)
             if cursor.gaps:
                 rows += read_events(uow.session, above=0, ids=sorted(cursor.gaps)[:BATCH])
@@ -162,7 +163,7 @@ class FeedHub:
         return len(fresh)
 
     def _run(self) -> None:
-        interval = self.container.settings.feed_poll_s
+        interval = self.poll_s
         while True:
             with self._lock:
                 if not self.subscriptions:
@@ -175,13 +176,6 @@ class FeedHub:
             except Exception:
                 log.exception("feed poll failed; retrying")
             time.sleep(interval)
-
-
-def feed_hub(container: Container) -> FeedHub:
-    hub = container.extras.get("feed_hub")
-    if hub is None:
-        hub = container.extras.setdefault("feed_hub", FeedHub(container))
-    return hub  # type: ignore[no-any-return]
 
 
 def queue_deliverer(

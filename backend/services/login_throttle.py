@@ -17,15 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import redis
 
 from backend.adapters.cache import KeyedRedis
 from backend.errors import RateLimited
-
-if TYPE_CHECKING:
-    from backend.bootstrap import Container
 
 log = logging.getLogger("loyalty.login_throttle")
 State = dict[str, float]  # n (failures), last (last attempt), since (first refusal by the account-wide delay)
@@ -159,14 +155,3 @@ class LoginThrottle:
 
         client.transaction(transaction, *keys)
         return result
-
-
-def login_throttle_for(container: Container) -> LoginThrottle:
-    """The process's login throttle (built on first use from the container's Redis client and settings)."""
-    throttle = container.extras.get("login_throttle")
-    if not isinstance(throttle, LoginThrottle):
-        s = container.settings
-        policy = ThrottlePolicy(s.login_free_per_account, s.login_free_per_ip, s.login_delay_cap_s)
-        throttle = LoginThrottle(container.redis, policy)
-        container.extras["login_throttle"] = throttle
-    return throttle

@@ -14,10 +14,10 @@ from eth_utils import keccak
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from backend.adapters.chain.client import ChainClient
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.indexer import IdxBalance, IdxCursor
 from backend.adapters.orm.shoppers import HOLDING_STATUSES, Offer, Redemption
-from backend.bootstrap import Container
 from backend.domain.offers import OfferTerms, WalletFacts, ineligibility
 from backend.domain.rules_amounts import check_tokens
 from backend.domain.tiers import tier_rank
@@ -120,7 +120,7 @@ class SpendableBalance:
         return max(0, self.on_chain - self.pending)
 
 
-def on_chain_balance(container: Container, session: Session, chain_id: int, token: str, wallet: str) -> tuple[int, str]:
+def on_chain_balance(chain: ChainClient, session: Session, chain_id: int, token: str, wallet: str) -> tuple[int, str]:
     """The indexer mirror's balance when the mirror runs on this chain, else `balanceOf` at the node's head.
 
     NOTE: burns of confirmed redemptions the mirror has not reached yet are subtracted, so a lagging mirror
@@ -128,7 +128,7 @@ def on_chain_balance(container: Container, session: Session, chain_id: int, toke
     """
     cursor = session.get(IdxCursor, chain_id)
     if cursor is None:
-        return TokenViews(container.chain).balances(token, [wallet])[wallet], "chain"
+        return TokenViews(chain).balances(token, [wallet])[wallet], "chain"
     row = session.get(IdxBalance, (chain_id, token.lower(), wallet.lower()))
     balance = int(row.balance) if row is not None else 0
     unmirrored = session.scalars(
@@ -152,9 +152,9 @@ def pending_amount(session: Session, wallet: str, token: str, exclude: str | Non
 
 
 def spendable_balance(
-    container: Container, session: Session, chain_id: int, token: str, wallet: str, exclude: str | None = None
+    chain: ChainClient, session: Session, chain_id: int, token: str, wallet: str, exclude: str | None = None
 ) -> SpendableBalance:
-    on_chain, source = on_chain_balance(container, session, chain_id, token, wallet)
+    on_chain, source = on_chain_balance(chain, session, chain_id, token, wallet)
     return SpendableBalance(token, on_chain, pending_amount(session, wallet, token, exclude), source)
 
 
@@ -183,7 +183,7 @@ class Availability:
 
 
 def availability(
-    container: Container,
+    chain: ChainClient,
     session: Session,
     offer: Offer,
     wallet: str,
@@ -195,7 +195,7 @@ def availability(
     balances = {} if balances is None else balances
     balance = balances.get(offer.token_address)
     if balance is None:
-        balance = spendable_balance(container, session, offer.chain_id, offer.token_address, wallet, exclude)
+        balance = spendable_balance(chain, session, offer.chain_id, offer.token_address, wallet, exclude)
         balances[offer.token_address] = balance
     tier = tier_for(session, wallet, offer.brand_id)
     claimed = claimed_count(session, offer.id, wallet, exclude)
@@ -204,17 +204,17 @@ def availability(
 
 
 def available_offers(
-    container: Container, session: Session, wallet: str, brand_id: int | None = None
+    chain: ChainClient, session: Session, wallet: str, brand_id: int | None = None
 ) -> list[Availability]:
     """Offers of the chain (optionally one brand's) with the reasons this wallet may not claim them.
 
     Offers that ended more than `ENDED_VISIBLE_FOR` ago are left out (shown as `ended` until then).
     """
-    chain_id = container.chain.chain_id
+    chain_id = chain.chain_id
     now = utcnow()
     recent = or_(Offer.ends_at.is_(None), Offer.ends_at > now - ENDED_VISIBLE_FOR)
     query = select(Offer).where(Offer.chain_id == chain_id, recent).order_by(Offer.id)
     if brand_id is not None:
         query = query.where(Offer.brand_id == brand_id)
     balances: dict[str, SpendableBalance] = {}
-    return [availability(container, session, o, wallet, now=now, balances=balances) for o in session.scalars(query)]
+    return [availability(chain, session, o, wallet, now=now, balances=balances) for o in session.scalars(query)]

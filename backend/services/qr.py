@@ -23,12 +23,12 @@ from PIL import Image
 from qrcode.image.svg import SvgPathImage
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.cache import KeyedRedis
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.earning import Brand, Promotion
 from backend.adapters.orm.qr import QrCampaign, QrClaim
-from backend.bootstrap import Container
 from backend.config import Settings
 from backend.domain import qr as codec
 from backend.domain.actions import ActionIn
@@ -135,13 +135,6 @@ CreditFn = Callable[[Session, QrCampaign, str, codec.QrPayload], Credit | None]
 
 def keyring(settings: Settings) -> codec.QrKeyring:
     return codec.QrKeyring(settings.qr_secret, [s.strip() for s in settings.qr_retired_secrets.split(",")])
-
-
-def container_keyring(container: Container) -> codec.QrKeyring:
-    ring = container.extras.get("qr_keyring")
-    if ring is None:
-        ring = container.extras.setdefault("qr_keyring", keyring(container.settings))
-    return ring  # type: ignore[no-any-return]
 
 
 def _utc(value: datetime) -> datetime:
@@ -439,7 +432,9 @@ def claim_key(cache: KeyedRedis, payload: codec.QrPayload) -> str:
 
 
 def claim(
-    container: Container,
+    sessions: sessionmaker[Session],
+    cache: KeyedRedis | None,
+    ring: codec.QrKeyring,
     raw_code: str,
     wallet: str,
     *,
@@ -454,7 +449,7 @@ def claim(
     """
     now = now or datetime.now(UTC)
     try:
-        payload = codec.decode(raw_code, container_keyring(container))
+        payload = codec.decode(raw_code, ring)
     except codec.ForgedCode as exc:
         raise QrForged(str(exc)) from exc
     except codec.QrCodeError as exc:
@@ -466,14 +461,14 @@ def claim(
         admit(wallet)
     credit = credit or default_credit
 
-    with container.uow() as uow:
+    with UnitOfWork(sessions) as uow:
         session = uow.session
         campaign = session.get(QrCampaign, payload.campaign_id)
         if campaign is None or not 1 <= payload.serial <= campaign.code_count:
             raise QrUnknownCampaign("no campaign issued this code")
         _check_open(campaign, now)
 
-        cache, token, key, reserved = container.redis, secrets.token_hex(8), "", False
+        token, key, reserved = secrets.token_hex(8), "", False
         remaining_s = payload.expires_at - int(now.timestamp())
         if cache is not None:
             key = claim_key(cache, payload)

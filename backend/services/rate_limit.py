@@ -5,7 +5,7 @@ seconds and says whether it is allowed and, if not, how many seconds until the w
 the deployment's prefix and expire with their window. If Redis fails, counting falls back to this process
 (fail open, but still bounded) rather than refusing every request.
 
-`admit_wallet(container, wallet)` is the per-wallet check of the steps a wallet takes without a session (a QR
+`admit_wallet(limiter, limit, wallet)` is the per-wallet check of the steps a wallet takes without a session (a QR
 claim, a SIWE sign-in): the same `wallet:` bucket the API middleware counts a shopper session's requests in.
 """
 
@@ -16,15 +16,11 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import redis
 
 from backend.adapters.cache import KeyedRedis
 from backend.errors import RateLimited
-
-if TYPE_CHECKING:
-    from backend.bootstrap import Container
 
 log = logging.getLogger("loyalty.rate_limit")
 
@@ -98,21 +94,10 @@ def refusal(decision: Decision, window_s: int) -> RateLimited:
     return RateLimited(f"limit of {decision.limit} requests per {window_s}s reached", headers=headers)
 
 
-def limiter_for(container: Container) -> RateLimiter:
-    """The process's limiter for route-level checks (rebuilt if the container's Redis client changed)."""
-    limiter = container.extras.get("rate_limiter")
-    if not isinstance(limiter, RateLimiter) or limiter.redis is not container.redis:
-        limiter = RateLimiter(container.redis, container.settings.rate_limit_window_s)
-        container.extras["rate_limiter"] = limiter
-    return limiter
-
-
-def admit_wallet(container: Container, wallet: str) -> None:
+def admit_wallet(limiter: RateLimiter, limit: int, wallet: str) -> None:
     """Count one step of `wallet` against `LOYALTY_RATE_LIMIT_PER_WALLET`; `RateLimited` (429) past the limit."""
-    limit = container.settings.rate_limit_per_wallet
     if limit <= 0:
         return
-    limiter = limiter_for(container)
     decision = limiter.hit(wallet_bucket(wallet), limit)
     if not decision.allowed:
         raise refusal(decision, limiter.window_s)

@@ -12,7 +12,8 @@ import ast
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,17 +21,20 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.relayer import RelayIntent
 from backend.adapters.orm.shoppers import Offer, Redemption, Shopper
-from backend.bootstrap import Container
+from backend.config import Settings
 from backend.domain.offers import OfferTerms
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services import offers as offer_service
 from backend.services.events import record_redemption_confirmed
 from backend.services.minting.token_views import TokenViews
+from backend.services.relayer import Relayer
 from backend.services.relayer.revert_decoder import RevertDecoder
 from backend.services.shoppers import ensure_shopper
 
@@ -90,24 +94,38 @@ class NotYourRedemption(Forbidden):
     title = "A shopper may only see their own redemptions"
 
 
+@dataclass
+class RedemptionDesk:
+    """What taking redemptions needs: the database, the chain, settings and the relayer (built when first used)."""
+
+    sessions: sessionmaker[Session]
+    chain: ChainClient
+    settings: Settings
+    relayer: Callable[[], Relayer]
+    token_names: dict[str, str] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+
 # ---------------------------------------------------------------------------------------------- typed data
-def token_name(container: Container, token: str) -> str:
+def token_name(desk: RedemptionDesk, token: str) -> str:
     """The token's ERC-20 name (its EIP-712 domain name), read once per process."""
-    names: dict[str, str] = container.extras.setdefault("token_names", {})
+    names = desk.token_names
     if token not in names:
-        raw = TokenViews(container.chain).call(token, _NAME)
+        raw = TokenViews(desk.chain).call(token, _NAME)
         offset, length = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")
         names[token] = raw[offset + 32 : offset + 32 + length].decode()
     return names[token]
 
 
-def typed_data(container: Container, r: Redemption) -> dict[str, Any]:
+def typed_data(desk: RedemptionDesk, r: Redemption) -> dict[str, Any]:
     """EIP-712 `Redeem` typed data (eth_signTypedData_v4 shape; uint256 values as decimal strings)."""
     return {
         "types": {"EIP712Domain": DOMAIN_TYPES, "Redeem": REDEEM_TYPES},
         "primaryType": "Redeem",
         "domain": {
-            "name": token_name(container, r.token_address),
+            "name": token_name(desk, r.token_address),
             "version": "1",
             "chainId": r.chain_id,
             "verifyingContract": r.token_address,
@@ -139,10 +157,10 @@ def _refuse_unless_claimable(availability: offer_service.Availability) -> None:
         )
 
 
-def prepare(container: Container, session: Session, wallet: str, offer_id: int) -> tuple[Redemption, dict[str, Any]]:
+def prepare(desk: RedemptionDesk, session: Session, wallet: str, offer_id: int) -> tuple[Redemption, dict[str, Any]]:
     """A new redemption (random 32-byte id, deadline now + setting) and the typed data the holder signs."""
     offer = offer_service.get_offer(session, offer_id)
-    _refuse_unless_claimable(offer_service.availability(container, session, offer, wallet))
+    _refuse_unless_claimable(offer_service.availability(desk.chain, session, offer, wallet))
     now = utcnow()
     r = Redemption(
         id="0x" + secrets.token_bytes(32).hex(),
@@ -153,20 +171,20 @@ def prepare(container: Container, session: Session, wallet: str, offer_id: int) 
         token_address=offer.token_address,
         amount=offer.cost,
         offer_ref=offer_service.offer_ref(offer.id),
-        deadline=int(now.timestamp()) + container.settings.redemption_deadline_s,
+        deadline=int(now.timestamp()) + desk.settings.redemption_deadline_s,
         status="prepared",
         created_at=now,
         updated_at=now,
     )
     session.add(r)
     ensure_shopper(session, wallet)
-    return r, typed_data(container, r)
+    return r, typed_data(desk, r)
 
 
-def redeem_calldata(container: Container, r: Redemption, signature: str) -> bytes:
+def redeem_calldata(desk: RedemptionDesk, r: Redemption, signature: str) -> bytes:
     from backend.adapters.chain.contracts import token_contract
 
-    call = token_contract(container.chain, r.token_address).functions.redeemWithSig(
+    call = token_contract(desk.chain, r.token_address).functions.redeemWithSig(
         r.wallet,
         r.amount,
         bytes.fromhex(r.id[2:]),
@@ -186,9 +204,9 @@ def own(session: Session, wallet: str, redemption_id: str) -> Redemption:
     return r
 
 
-def submit(container: Container, wallet: str, redemption_id: str, signature: str, chain_id: int | None = None) -> str:
+def submit(desk: RedemptionDesk, wallet: str, redemption_id: str, signature: str, chain_id: int | None = None) -> str:
     """Check the holder's signature, reserve stock and enqueue the relay in one transaction (committed here)."""
-    with container.uow() as uow:
+    with desk.uow() as uow:
         s = uow.session
         r = own(s, wallet, redemption_id)
         if r.status != "prepared":
@@ -197,9 +215,9 @@ def submit(container: Container, wallet: str, redemption_id: str, signature: str
             raise RedemptionWrongChain(f"signed for chain {chain_id}; this redemption is on chain {r.chain_id}")
         if int(utcnow().timestamp()) >= r.deadline:
             raise RedemptionExpired(f"the deadline {r.deadline} has passed; prepare a new redemption")
-        if recover_signer(typed_data(container, r), signature) != r.wallet:
+        if recover_signer(typed_data(desk, r), signature) != r.wallet:
             raise RedemptionBadSignature(f"the signature does not recover to {r.wallet}")
-        on_chain, _ = offer_service.on_chain_balance(container, s, r.chain_id, r.token_address, wallet)
+        on_chain, _ = offer_service.on_chain_balance(desk.chain, s, r.chain_id, r.token_address, wallet)
         now = utcnow()
         won = s.execute(
             update(Redemption)
@@ -225,14 +243,14 @@ def submit(container: Container, wallet: str, redemption_id: str, signature: str
         ).rowcount  # type: ignore[attr-defined]
         if taken != 1:
             raise OutOfStock(f"offer {offer.id} is out of stock", reasons=["out_of_stock"])
-        relayer = _relayer(container)
+        relayer = desk.relayer()
         relayer.enqueue(
             s,
             purpose=PURPOSE,
             ref=r.id,
             to=r.token_address,
-            data=redeem_calldata(container, r, signature),
-            gas_limit=container.settings.redemption_gas_limit,
+            data=redeem_calldata(desk, r, signature),
+            gas_limit=desk.settings.redemption_gas_limit,
         )
         uow.commit()
         log.info("redemption %s of offer %s by %s pending relay", r.id, r.offer_id, wallet)
@@ -252,12 +270,6 @@ def _submit_reasons(terms: OfferTerms, spendable: int, claimed: int, amount: int
     if spendable < max(amount, terms.min_balance):
         reasons.append("insufficient_balance")
     return reasons
-
-
-def _relayer(container: Container) -> Any:
-    from backend.services.minting.pipeline import relayer_for
-
-    return relayer_for(container)
 
 
 # ---------------------------------------------------------------------------------------------- settle
@@ -306,12 +318,13 @@ class SettledRedemption:
 class RedemptionSettlement:
     """Consumes terminal `redeem` intents: confirmed → code; failed → stock back (unless the burn did land)."""
 
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.views = TokenViews(container.chain)
+    def __init__(self, sessions: sessionmaker[Session], chain: ChainClient) -> None:
+        self.sessions = sessions
+        self.chain = chain
+        self.views = TokenViews(chain)
 
     def settle(self, limit: int = 100) -> list[SettledRedemption]:
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             ids = list(
                 uow.session.scalars(
                     select(RelayIntent.id)
@@ -331,7 +344,7 @@ class RedemptionSettlement:
         return bool(self.settle())
 
     def _settle_one(self, intent_id: int) -> SettledRedemption | None:
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             s = uow.session
             claimed = s.execute(
                 text("UPDATE relay_intents SET settled = :yes WHERE id = :id AND settled = :no"),
@@ -372,15 +385,8 @@ class RedemptionSettlement:
             return True  # reverted in a block, or never signed
         if int(datetime.now(UTC).timestamp()) > r.deadline + 60:
             return True  # the signature expired: no transaction can burn it any more
-        used = self.container.chain.w3.eth.get_transaction_count(to_checksum_address(intent.wallet), "latest")
+        used = self.chain.w3.eth.get_transaction_count(to_checksum_address(intent.wallet), "latest")
         return used > int(intent.nonce) and not self._landed(r)
-
-
-def settlement(container: Container) -> RedemptionSettlement:
-    found = container.extras.get("redemption_settlement")
-    if found is None:
-        found = container.extras.setdefault("redemption_settlement", RedemptionSettlement(container))
-    return found  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------- reads

@@ -2,7 +2,7 @@
 
     create_endpoint / list_endpoints / get_endpoint / delete_endpoint / rotate_secret   (brand-scoped)
     list_deliveries / replay_delivery                                                    (delivery log)
-    WebhookDispatcher(container).run_once()   # fan out new events, deliver what is due; a PeriodicTask / Celery
+    WebhookDispatcher(sessions, settings).run_once()   # fan out new events, deliver what is due (backend.jobs)
 
 Delivery is at least once: a delivery is claimed by pushing its `next_attempt_at` past a lease, the POST runs
 outside any transaction, and the outcome is written with a compare-and-set on `attempts` (a worker that died
@@ -29,12 +29,13 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.notifications import EVENT_TYPES, PlatformEvent, WebhookAttempt, WebhookDelivery
 from backend.adapters.orm.notifications import WebhookEndpoint as Endpoint
-from backend.bootstrap import Container
+from backend.config import Settings
 from backend.domain.webhooks import SIGNATURE_HEADER, backoff_s, check_url, event_body, new_secret, signature_header
 from backend.errors import InvalidInput, NotFound
 
@@ -262,9 +263,9 @@ class _Outcome:
 class WebhookDispatcher:
     """Fans new platform events out to subscribed endpoints and delivers due deliveries."""
 
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        settings = container.settings
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
         self.timeout = httpx.Timeout(settings.webhook_timeout_s, connect=settings.webhook_connect_timeout_s)
         self.http = httpx.Client(
             timeout=self.timeout, follow_redirects=False, headers={"User-Agent": "loyalty-webhooks"}
@@ -285,7 +286,7 @@ class WebhookDispatcher:
 
     # ----------------------------------------------------------------- fan-out
     def fan_out(self) -> int:
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             session = uow.session
             query = select(PlatformEvent).where(PlatformEvent.fanned_out.is_(False)).order_by(PlatformEvent.id)
             query = query.limit(FAN_OUT_LIMIT)
@@ -329,7 +330,7 @@ class WebhookDispatcher:
     # ----------------------------------------------------------------- delivery
     def _claim(self) -> list[_Job]:
         now = utcnow()
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             session = uow.session
             query = (
                 select(WebhookDelivery)
@@ -381,7 +382,7 @@ class WebhookDispatcher:
         started = time.perf_counter()
         url = httpx.URL(job.url)
         extensions: dict[str, Any] = {}
-        if not self.container.settings.webhook_allow_private_urls:
+        if not self.settings.webhook_allow_private_urls:
             # Again at delivery (DNS may have changed since registration), and the connection goes to the very
             # address checked: the Host header and TLS (SNI, certificate) stay those of the URL's host name.
             hostname = url.raw_host.decode("ascii")
@@ -407,7 +408,7 @@ class WebhookDispatcher:
         return _Outcome(status, latency, None if 200 <= status < 300 else f"HTTP {status}")
 
     def _record(self, job: _Job, outcome: _Outcome) -> None:
-        settings = self.container.settings
+        settings = self.settings
         now = utcnow()
         values: dict[str, object] = {
             "attempts": job.attempt,
@@ -425,7 +426,7 @@ class WebhookDispatcher:
                 job.attempt, settings.webhook_backoff_base_s, settings.webhook_backoff_max_s, random.random()
             )
             values.update(next_attempt_at=now + timedelta(seconds=delay))
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             won = uow.session.execute(
                 update(WebhookDelivery)
                 .where(
@@ -466,7 +467,7 @@ class WebhookDispatcher:
         claims stop while the pool already holds `4 × concurrency` jobs.
         """
         with self._lock:
-            if self._in_flight >= 4 * self.container.settings.webhook_concurrency:
+            if self._in_flight >= 4 * self.settings.webhook_concurrency:
                 return 0
         jobs = self._claim()
         with self._lock:
@@ -476,18 +477,3 @@ class WebhookDispatcher:
             for future in futures:
                 future.result()
         return len(jobs)
-
-
-def dispatcher_for(container: Container) -> WebhookDispatcher:
-    """One dispatcher (HTTP pool + threads) per container."""
-    dispatcher = container.extras.get("webhook_dispatcher")
-    if dispatcher is None:
-        dispatcher = container.extras.setdefault("webhook_dispatcher", WebhookDispatcher(container))
-    return dispatcher  # type: ignore[no-any-return]
-
-
-def webhook_tasks(container: Container) -> list[Any]:
-    from backend.runner import PeriodicTask
-
-    dispatcher = dispatcher_for(container)
-    return [PeriodicTask("webhooks", container.settings.webhook_poll_s, dispatcher.run_once)]

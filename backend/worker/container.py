@@ -1,37 +1,28 @@
-"""The worker process's one container, built on first use (after fork) and shared by every task module."""
+"""The worker process's one container, built on first use (after fork) and shared by every task."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from celery.signals import worker_process_shutdown
 
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, ready
 
 _lock = threading.Lock()
 _container: Container | None = None
-_closers: list[Callable[[Container], None]] = []
 
 
 def worker_container() -> Container:
-    """One container (one pool, one RPC client) per worker process, without migrating or deploying."""
+    """One container (one pool, one RPC client) per worker process; it neither migrates nor deploys, and refuses
+    to start on a database `loyalty migrate` has not prepared."""
     global _container
     with _lock:
         if _container is None:
-            _container = bootstrap(run_migrations=False, deploy=False)
+            _container = ready(contracts=False)
         return _container
-
-
-def on_close(closer: Callable[[Container], None]) -> None:
-    """Run `closer` on the container when the worker process shuts down, before the container closes."""
-    _closers.append(closer)
 
 
 @worker_process_shutdown.connect
 def _close(**_: object) -> None:
-    if _container is None:
-        return
-    for closer in _closers:
-        closer(_container)
-    _container.close()
+    if _container is not None:
+        _container.close()  # the webhook dispatcher's HTTP pool too, before the database

@@ -1,10 +1,12 @@
-"""Celery tasks: each calls the same `MintingPipeline` step the embedded runner and the CLI call."""
+"""Celery tasks: one per job of `backend.jobs.JOBS` (the embedded runner's calls), and `loyalty.pipeline.step`."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from backend.services.minting.pipeline import MintingPipeline, build_pipeline
+from backend.jobs import JOBS, Call, Job
+from backend.services.minting.pipeline import MintingPipeline
 from backend.worker.celery_app import app
 from backend.worker.container import worker_container
 
@@ -12,33 +14,23 @@ log = logging.getLogger("loyalty.worker")
 
 
 def pipeline() -> MintingPipeline:
-    return build_pipeline(worker_container())
+    return worker_container().pipeline
 
 
-@app.task(name="loyalty.pipeline.build")
-def build() -> bool:
-    built = pipeline().build()
-    if built:  # NOTE: sign the new batch now rather than at the next beat tick (latency, not correctness)
-        dispatch.delay()
-    return built
+def _task(job: Job) -> Any:
+    def run() -> bool:
+        busy = bool(job.run(worker_container(), Call(job.worker_budget_s, task=True)))
+        if busy:  # NOTE: hand over now rather than at the next beat tick (latency, not correctness)
+            for name in job.celery_wakes:
+                TASKS[name].delay()
+        return busy
+
+    run.__name__ = run.__qualname__ = job.name.replace("-", "_")
+    run.__doc__ = f"The `{job.name}` job of `backend.jobs` as a Celery task."
+    return app.task(name=job.task)(run)
 
 
-@app.task(name="loyalty.pipeline.dispatch")
-def dispatch() -> bool:
-    return pipeline().dispatch()
-
-
-@app.task(name="loyalty.pipeline.track")
-def track() -> bool:
-    changed = pipeline().track()
-    if changed:  # a batch may have confirmed: settle it now rather than at the next beat tick
-        settle.delay()
-    return changed
-
-
-@app.task(name="loyalty.pipeline.settle")
-def settle() -> bool:
-    return pipeline().settle()
+TASKS: dict[str, Any] = {job.name: _task(job) for job in JOBS}
 
 
 @app.task(name="loyalty.pipeline.step")

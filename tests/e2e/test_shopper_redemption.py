@@ -27,11 +27,8 @@ from hexbytes import HexBytes
 from sqlalchemy import text
 
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.runner import EmbeddedRunner, background_tasks
-from backend.services.minting.pipeline import build_pipeline
-from backend.services.redemptions import settlement
-from backend.services.webhooks import dispatcher_for
 from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings, wipe_postgres
 from tests.integration.shoppers.kit import TOKEN, Wallet, balance, siwe_message
@@ -52,7 +49,7 @@ class Stack:
 
     def until(self, done_sql: str, timeout_s: float = 120) -> None:
         """Let the pipeline and the redemption settle step work until `done_sql` answers true."""
-        pipeline = build_pipeline(self.container)
+        pipeline = self.container.pipeline
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.runner is None:  # the in-process chain mines only on transactions: step as the runner would
@@ -61,7 +58,7 @@ class Stack:
                 self.container.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
                 pipeline.track()
                 pipeline.settle()
-                settlement(self.container).settle()
+                self.container.redemption_settlement.settle()
             else:  # the runner's threads do the work; the node keeps producing blocks
                 assert self.node is not None
                 self.node.mine(1)
@@ -76,7 +73,7 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         while True:
             if self.runner is None:
-                dispatcher_for(self.container).run_once(wait=True)
+                self.container.webhook_dispatcher.run_once(wait=True)
             events = receiver.events(event_type)
             if events or time.monotonic() > deadline:
                 return events
@@ -98,14 +95,14 @@ def platform(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> Ite
         overrides["redis_url"] = request.getfixturevalue("redis_url")
         overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
     wipe_postgres(pg_url)
-    c = bootstrap(make_settings(pg_url, tmp_path, **overrides))
+    c = provision(make_settings(pg_url, tmp_path, **overrides))
     runner = EmbeddedRunner(c, background_tasks(c)) if node is not None else None
     if runner is not None:
         runner.start()
     yield Stack(c, node, runner)
     if runner is not None:
         runner.stop()
-    dispatcher_for(c).close()
+    c.webhook_dispatcher.close()
     c.close()
     if node is not None:
         node.stop()

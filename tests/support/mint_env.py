@@ -16,8 +16,8 @@ from backend.adapters.chain.contracts import brand_id_bytes, create_token, token
 from backend.adapters.chain.transactions import send_and_wait
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox
-from backend.bootstrap import Container, bootstrap
-from backend.services.minting.pipeline import MintingPipeline, build_pipeline
+from backend.bootstrap import Container, provision
+from backend.services.minting.pipeline import MintingPipeline
 from backend.services.minting.token_views import TokenViews
 from devtools.anvil import AnvilNode
 from tests.conftest import make_settings
@@ -49,14 +49,14 @@ class MintEnv:
         ).address
 
     def container(self, **overrides: Any) -> Container:
-        c = bootstrap(
+        c = provision(
             make_settings(self.pg_url, self.tmp_path, rpc_urls=self.node.url, **{**self.overrides, **overrides})
         )
         self._containers.append(c)
         return c
 
     def pipeline(self, container: Container | None = None) -> MintingPipeline:
-        return build_pipeline(container or self.main)
+        return (container or self.main).pipeline
 
     def close(self) -> None:
         for c in self._containers:

@@ -17,7 +17,6 @@ from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
 from backend.domain.rules import NO_CREDIT_REASONS
 from backend.errors import Forbidden
 from backend.services import action_imports
-from backend.services.action_batcher import action_batcher
 from backend.services.actions import ActionError, ActionResult, record_actions
 
 router = APIRouter(tags=["actions"])
@@ -95,7 +94,7 @@ async def create_action(action: ActionIn, request: Request, principal: Writer) -
     brand_id = _brand_of(principal)
     container: Container = request.app.state.container
     # NOTE: group commit: concurrent requests share one transaction; each answer is sent after that commit.
-    result = await action_batcher(container.extras, container.sessions).submit(brand_id, action)
+    result = await container.action_batcher.submit(brand_id, action)
     replayed = result.status == "replayed"
     return FastJSONResponse(
         result.body, status_code=200 if replayed else 201, headers={"Idempotent-Replayed": str(replayed).lower()}

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.auth import CurrentPrincipal, Principal, api_key_cache, ensure_brand_access
+from backend.api.auth import CurrentPrincipal, Principal, ensure_brand_access
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.routes.brands import PathId
 from backend.errors import Forbidden
@@ -78,7 +78,7 @@ def revoke_key(
     brand_id: PathId, key_id: PathId, session: SessionDep, container: ContainerDep, principal: CurrentPrincipal
 ) -> ApiKeyOut:
     _manager(principal, brand_id)
-    key = key_service.revoke_key(session, brand_id, key_id, api_key_cache(container))
+    key = key_service.revoke_key(session, brand_id, key_id, container.api_key_cache)
     session.commit()
     return _out(key)
 
@@ -102,6 +102,6 @@ def rotate_key(
     brand_id: PathId, key_id: PathId, session: SessionDep, container: ContainerDep, principal: CurrentPrincipal
 ) -> ApiKeyOut:
     _manager(principal, brand_id)
-    key, plaintext = key_service.rotate_key(session, brand_id, key_id, api_key_cache(container))
+    key, plaintext = key_service.rotate_key(session, brand_id, key_id, container.api_key_cache)
     session.commit()
     return _out(key, plaintext)

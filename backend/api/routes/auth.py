@@ -12,7 +12,6 @@ from backend.api.auth import CurrentPrincipal, InvalidCredentials, Principal, is
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.rate_limit import client_ip
 from backend.services import operators
-from backend.services.login_throttle import login_throttle_for
 
 router = APIRouter(tags=["auth"])
 
@@ -55,7 +54,7 @@ def token(
     # NOTE: counted per account and per IP whatever credentials ride along; refused before the (slow) hash check
     headers = {k: v for k, v in request.headers.items()}
     ip = client_ip(request.scope, headers, trust_forwarded=container.settings.rate_limit_trust_forwarded)
-    throttle = login_throttle_for(container)
+    throttle = container.login_throttle
     throttle.check(form.username, ip)
     user = operators.authenticate(session, form.username, form.password)
     if user is None:

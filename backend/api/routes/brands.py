@@ -66,7 +66,12 @@ def _consent_out(consent: object) -> ConsentOut:
 @router.post("/v1/brands", response_model=BrandOut, status_code=status.HTTP_201_CREATED, summary="Onboard a brand")
 def create_brand(body: BrandIn, container: ContainerDep, _admin: AdminDep) -> BrandOut:
     brand = brand_service.onboard_brand(
-        container,
+        container.sessions,
+        container.chain,
+        container.contracts,
+        container.deployer,
+        container.hot_wallets,
+        container.min_tip_wei,
         name=body.name,
         slug=body.slug,
         contact_email=body.contact_email,

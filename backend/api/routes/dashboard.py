@@ -48,7 +48,9 @@ def asset(name: str) -> FileResponse:
 
 @router.get("/v1/dashboard/summary", summary="Queue, batches, gas, latency, hot wallets and per-brand analytics")
 def summary(session: SessionDep, container: ContainerDep, principal: Reader) -> dict[str, Any]:
-    return dashboard_service.summary(session, container, brand_id=principal.brand_id)
+    return dashboard_service.summary(
+        session, container.settings, container.chain, container.hot_wallets, brand_id=principal.brand_id
+    )
 
 
 @router.get("/v1/dashboard/reconcile", summary="Mirror vs chain: every mirrored balance and supply (operators)")
@@ -57,7 +59,7 @@ def reconcile(container: ContainerDep, principal: Reader) -> dict[str, Any]:
         raise Forbidden("reconciling the whole mirror is for platform operators and auditors")
     from indexer import cli as indexer_cli
 
-    _, report = indexer_cli.reconcile_report(container)
+    _, report = indexer_cli.reconcile_report(container.engine, container.chain)
     return dict(report)
 
 

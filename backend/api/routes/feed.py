@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.api import auth
 from backend.bootstrap import Container
 from backend.errors import LoyaltyError
-from backend.services.feed import FeedEvent, feed_hub, queue_deliverer, read_events
+from backend.services.feed import FeedEvent, queue_deliverer, read_events
 
 router = APIRouter(tags=["feed"])
 FEED_ROLES = ("admin", "brand_manager", "brand_api")
@@ -100,7 +100,7 @@ async def feed(
         scope = principal.brand_id
     await websocket.accept(subprotocol=subprotocol)
     queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(maxsize=1000)
-    hub = feed_hub(container)
+    hub = container.feed_hub
     handle, subscription = await run_in_threadpool(
         hub.subscribe, scope, queue_deliverer(asyncio.get_running_loop(), queue)
     )

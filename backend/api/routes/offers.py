@@ -144,7 +144,7 @@ def available(
     brand_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> AvailableOut:
     address = wallet
-    rows = offer_service.available_offers(container, session, address, brand_id)
+    rows = offer_service.available_offers(container.chain, session, address, brand_id)
     balances = {r.balance.token: r.balance for r in rows}
     return AvailableOut(
         wallet=address,

@@ -142,7 +142,7 @@ def create_campaign(
         reward_amount=None if body.reward_amount is None else int(body.reward_amount),
         token_address=body.token_address,
     )
-    ring = qr_service.container_keyring(container)
+    ring = container.qr_keyring
     coalition = container.contracts.coalition.address if container.contracts else ""
     campaign = qr_service.create_campaign(
         session, ring, brand_id=brand_id, spec=spec, created_by=principal.subject, now=now, coalition_address=coalition
@@ -189,7 +189,7 @@ def list_codes(
     limit: int = Query(100, ge=1, le=1000),
 ) -> CodePage:
     campaign = _owned(session, principal, campaign_id)
-    ring = qr_service.container_keyring(container)
+    ring = container.qr_keyring
     items = [CodeOut(code_id=s, code=t) for s, t in qr_service.codes_page(campaign, ring, offset, limit)]
     return CodePage(total=campaign.code_count, offset=offset, items=items)
 
@@ -209,7 +209,7 @@ def code_png(
     box_size: int = Query(8, ge=1, le=40, description="pixels per module"),
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
-    text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
+    text = qr_service.code_text(campaign, code_id, container.qr_keyring)
     return Response(qr_service.render_png(text, box_size), media_type="image/png")
 
 
@@ -223,7 +223,7 @@ def code_svg(
     campaign_id: PathId, code_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
-    text = qr_service.code_text(campaign, code_id, qr_service.container_keyring(container))
+    text = qr_service.code_text(campaign, code_id, container.qr_keyring)
     return Response(qr_service.render_svg(text), media_type="image/svg+xml")
 
 
@@ -236,7 +236,7 @@ def code_svg(
 def export_zip(campaign_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep) -> Response:
     campaign = _owned(session, principal, campaign_id)
     session.expunge(campaign)  # the stream outlives the request's session
-    ring = qr_service.container_keyring(container)
+    ring = container.qr_keyring
     exports = export_cache(container.settings.deployments_dir.parent / "qr-exports")
     headers = {"Content-Disposition": f'attachment; filename="qr-campaign-{campaign.id}.zip"'}
     cached = exports.cached(campaign, ring)
@@ -259,7 +259,7 @@ def sheet(
     limit: int = Query(100, ge=1, le=500),
 ) -> HTMLResponse:
     campaign = _owned(session, principal, campaign_id)
-    ring = qr_service.container_keyring(container)
+    ring = container.qr_keyring
     return HTMLResponse(qr_service.render_sheet(campaign, ring, offset, limit))
 
 
@@ -293,8 +293,14 @@ def list_claims(
     summary="Claim a scanned code for a wallet (public; first claim wins)",
 )
 def claim_code(body: ClaimIn, container: ContainerDep) -> ClaimOut:
+    limit = container.settings.rate_limit_per_wallet
     result = qr_service.claim(
-        container, body.code, body.wallet, admit=lambda wallet: rate_limit.admit_wallet(container, wallet)
+        container.sessions,
+        container.redis,
+        container.qr_keyring,
+        body.code,
+        body.wallet,
+        admit=lambda wallet: rate_limit.admit_wallet(container.rate_limiter, limit, wallet),
     )
     return ClaimOut(
         claim_id=result.claim_id,

@@ -81,7 +81,7 @@ def redemption_out(session: SessionDep, r: Redemption) -> RedemptionOut:
     summary="Start claiming an offer: the typed data the wallet signs (no gas needed)",
 )
 def prepare(offer_id: RowId, shopper: CurrentShopper, container: ContainerDep, session: SessionDep) -> PreparedOut:
-    r, data = redemption_service.prepare(container, session, shopper, offer_id)
+    r, data = redemption_service.prepare(container.redemptions, session, shopper, offer_id)
     session.commit()
     return PreparedOut(redemption_id=r.id, deadline=r.deadline, typed_data=data)
 
@@ -93,7 +93,9 @@ def prepare(offer_id: RowId, shopper: CurrentShopper, container: ContainerDep, s
     summary="Submit the signed redemption; the platform relays it and pays the gas",
 )
 def submit(body: SubmitIn, shopper: CurrentShopper, container: ContainerDep, session: SessionDep) -> RedemptionOut:
-    rid = redemption_service.submit(container, shopper, body.redemption_id.lower(), body.signature, body.chain_id)
+    rid = redemption_service.submit(
+        container.redemptions, shopper, body.redemption_id.lower(), body.signature, body.chain_id
+    )
     return redemption_out(session, redemption_service.own(session, shopper, rid))
 
 

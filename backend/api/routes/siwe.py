@@ -64,7 +64,9 @@ def verify(body: VerifyIn, container: ContainerDep, session: SessionDep) -> Sess
         signature=body.signature,
         domain=container.settings.siwe_domain,
         chain_id=container.chain.chain_id,
-        admit=lambda wallet: rate_limit.admit_wallet(container, wallet),
+        admit=lambda wallet: rate_limit.admit_wallet(
+            container.rate_limiter, container.settings.rate_limit_per_wallet, wallet
+        ),
     )
     shopper_service.record_sign_in(session, signed_in.wallet)
     session.commit()

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.pipeline import BatchItem
-from backend.bootstrap import Container
+from backend.config import Settings
 from backend.domain.batching import (
     BatchPlan,
     Credit,
@@ -71,18 +73,21 @@ class BuiltBatch:
 class BatchBuilder:
     def __init__(
         self,
-        container: Container,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        settings: Settings,
         relayer: object,
         *,
         model: GasModel = GasModel(),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.container = container
-        self.settings = container.settings
+        self.sessions = sessions
+        self.chain = chain
+        self.settings = settings
         self.relayer = relayer
         self.model = model
         self.clock = clock
-        self.views = TokenViews(container.chain)
+        self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
         self.slice_s = BUILD_SLICE_S
 
@@ -90,9 +95,9 @@ class BatchBuilder:
         """Build the batches that are due (window elapsed or full), for every token with pending credit.
 
         At least one batch per due token, more until `slice_s` has passed; the next call continues."""
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             groups = pending_groups(uow.session)
-        chain_id = self.container.chain.chain_id
+        chain_id = self.chain.chain_id
         budget = self._budget()
         may_fill = min(self.settings.batch_max_recipients, max(1, (budget - self.model.base) // self.model.existing))
         due: list[str] = []
@@ -175,7 +180,7 @@ class BatchBuilder:
     def build_one(self, chain_id: int, token: str) -> BuiltBatch | None:
         """Claim and enqueue one batch of `token` if one is due; None when nothing is (or nothing was claimed)."""
         started = time.monotonic()
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             session = uow.session
             lock = session.get_bind().dialect.name == "postgresql"
             credits = load_pending(session, chain_id, token, SCAN_ROWS, lock=lock)

@@ -15,11 +15,6 @@ class BatchNotFound(NotFound):
     title = "No such mint batch"
 
 
-class RelayerUnavailable(MintingError):
-    code = "relayer-unavailable"
-    title = "The transaction relayer is not installed"
-
-
 class ManifestMismatch(Conflict):
     code = "manifest-mismatch"
     title = "The chain holds another manifest root for this batch id"

@@ -1,47 +1,38 @@
 """The minting pipeline facade: aggregate → build → dispatch → track → settle, each step idempotent.
 
 The same `MintingPipeline` methods run as Celery tasks (`backend.worker.tasks`), in the embedded runner
-(`pipeline_tasks`) and one at a time from the CLI (`loyalty pipeline step ...`).
+(`backend.jobs`) and one at a time from the CLI (`loyalty pipeline step ...`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
 
-from backend.bootstrap import Container
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.db import UnitOfWork
+from backend.config import Settings
 from backend.services.minting.aggregator import PendingGroup, pending_groups
 from backend.services.minting.builder import BatchBuilder
-from backend.services.minting.errors import RelayerUnavailable
 from backend.services.minting.settlement import Settlement
+from backend.services.relayer import Relayer
 
 log = logging.getLogger("loyalty.minting")
 STEPS = ("aggregate", "build", "dispatch", "track", "settle")
-_lock = threading.Lock()
-
-
-def relayer_for(container: Container) -> Any:
-    """The container's relayer (built once per container by the relayer package)."""
-    with _lock:
-        if "relayer" not in container.extras:
-            try:
-                from backend.services.relayer import build_relayer
-            except ImportError as exc:
-                raise RelayerUnavailable("backend.services.relayer.build_relayer is not available") from exc
-            container.extras["relayer"] = build_relayer(container)
-        return container.extras["relayer"]
 
 
 class MintingPipeline:
-    def __init__(self, container: Container, relayer: Any) -> None:
-        self.container = container
+    def __init__(
+        self, sessions: sessionmaker[Session], chain: ChainClient, settings: Settings, relayer: Relayer
+    ) -> None:
+        self.sessions = sessions
         self.relayer = relayer
-        self.builder = BatchBuilder(container, relayer)
-        self.settlement = Settlement(container)
+        self.builder = BatchBuilder(sessions, chain, settings, relayer)
+        self.settlement = Settlement(sessions, chain)
 
     def aggregate(self) -> list[PendingGroup]:
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             return pending_groups(uow.session)
 
     def build(self) -> bool:
@@ -72,34 +63,3 @@ class MintingPipeline:
         for name in STEPS[1:]:
             busy = getattr(self, name)() or busy
         return busy
-
-
-def build_pipeline(container: Container) -> MintingPipeline:
-    """One pipeline per container (cached in `container.extras`)."""
-    with _lock:
-        pipeline = container.extras.get("minting_pipeline")
-    if pipeline is None:
-        pipeline = MintingPipeline(container, relayer_for(container))
-        with _lock:
-            pipeline = container.extras.setdefault("minting_pipeline", pipeline)
-    return pipeline  # type: ignore[no-any-return]
-
-
-def pipeline_tasks(container: Container) -> list[Any]:
-    """The embedded runner's periodic tasks; none (with a warning) while the relayer is not installed."""
-    from backend.runner import PeriodicTask
-
-    try:
-        pipeline = build_pipeline(container)
-    except RelayerUnavailable as exc:
-        log.warning("minting pipeline disabled: %s", exc)
-        return []
-    fast, slow = container.settings.pipeline_poll_s, container.settings.pipeline_settle_poll_s
-    # NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`); the intervals only
-    # pace the idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
-    return [
-        PeriodicTask("mint-build", fast, pipeline.build, wakes=("mint-dispatch",)),
-        PeriodicTask("mint-dispatch", fast, pipeline.dispatch),
-        PeriodicTask("mint-track", slow, pipeline.track, wakes=("mint-settle",)),
-        PeriodicTask("mint-settle", slow, pipeline.settle),
-    ]

@@ -16,12 +16,13 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.pipeline import BatchItem
-from backend.bootstrap import Container
 from backend.services.events import record_batch_confirmed
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.builder import PURPOSE, REASONS
@@ -64,16 +65,17 @@ def _error_name(error: str | None) -> str:
 
 
 class Settlement:
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.views = TokenViews(container.chain)
+    def __init__(self, sessions: sessionmaker[Session], chain: ChainClient) -> None:
+        self.sessions = sessions
+        self.chain = chain
+        self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
 
     # ----------------------------------------------------------------- mirror (shopper view)
     def mirror(self) -> int:
         """Copy the relayer's progress (submitted/included, tx hash, waiting reason) onto unsettled batches."""
         changed = 0
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             rows = uow.session.execute(
                 text(
                     "SELECT b.batch_id, i.state, i.tx_hash, i.wallet, i.nonce, i.block_number, i.block_hash,"
@@ -112,7 +114,7 @@ class Settlement:
 
     # ----------------------------------------------------------------- settle
     def settle(self, limit: int = 100) -> list[Settled]:
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             intents = (
                 uow.session.execute(
                     text(
@@ -133,7 +135,7 @@ class Settlement:
 
     def _settle_one(self, intent: dict[str, Any]) -> Settled | None:
         latencies: list[float] = []
-        with self.container.uow() as uow:
+        with UnitOfWork(self.sessions) as uow:
             session = uow.session
             claimed = session.execute(
                 text("UPDATE relay_intents SET settled = :yes WHERE id = :id AND settled = :no"),
@@ -247,7 +249,7 @@ class Settlement:
         if intent["block_number"] is not None or intent["nonce"] is None or not intent["wallet"]:
             return True
         # NOTE: nonce first, root second: a nonce used at `latest` with still no root means another tx took it.
-        used = self.container.chain.w3.eth.get_transaction_count(to_checksum_address(intent["wallet"]), "latest")
+        used = self.chain.w3.eth.get_transaction_count(to_checksum_address(intent["wallet"]), "latest")
         return (
             used > int(intent["nonce"]) and self.views.manifest_root(batch.token_address, batch.batch_id) == ZERO_ROOT
         )
@@ -256,8 +258,8 @@ class Settlement:
         if batch.tx_hash and batch.block_number is not None:
             return
         try:
-            head = self.container.chain.head()
-            logs = self.container.chain.w3.eth.get_logs(
+            head = self.chain.head()
+            logs = self.chain.w3.eth.get_logs(
                 {
                     "address": to_checksum_address(batch.token_address),
                     "topics": [BATCH_MINTED_TOPIC, batch.batch_id],  # type: ignore[list-item]

@@ -2,7 +2,7 @@
 
 Consumers (batch mints, gasless redemptions):
 
-    relayer = build_relayer(container)
+    relayer = container.relayer                        # built once per process by backend.bootstrap
     with container.uow() as uow:                       # inside the consumer's own transaction
         relayer.enqueue(uow.session, purpose="batch-mint", ref=batch_id, to=token, data=calldata, gas_limit=gas)
         uow.commit()
@@ -15,16 +15,16 @@ then poll `relay_intents` rows of their purpose in a terminal state (`confirmed`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.chain.client import ChainClient
+from backend.adapters.chain.keys import Signer
+from backend.config import Settings
 from backend.services.relayer.errors import Broadcast, IntentConflict, InvalidIntent, NotCancellable, RelayerError
 from backend.services.relayer.fee_oracle import FeeOracle, FeeQuote
 from backend.services.relayer.nonce_manager import NonceManager
 from backend.services.relayer.relayer import Relayer, RelayerConfig
 from backend.services.relayer.revert_decoder import RevertDecoder
-
-if TYPE_CHECKING:
-    from backend.bootstrap import Container
 
 __all__ = [
     "Broadcast",
@@ -42,27 +42,20 @@ __all__ = [
 ]
 
 
-def build_fee_oracle(container: Container) -> FeeOracle:
-    s = container.settings
+def build_fee_oracle(chain: ChainClient, settings: Settings, min_tip_wei: int) -> FeeOracle:
     return FeeOracle(
-        container.chain,
-        min_tip_wei=container.min_tip_wei,
-        history_blocks=s.fee_history_blocks,
-        percentile=s.fee_percentile,
-        headroom_blocks=s.base_fee_headroom_blocks,
+        chain,
+        min_tip_wei=min_tip_wei,
+        history_blocks=settings.fee_history_blocks,
+        percentile=settings.fee_percentile,
+        headroom_blocks=settings.base_fee_headroom_blocks,
     )
 
 
-def build_relayer(container: Container) -> Relayer:
-    """The relayer of this container's chain and hot wallets (one per process; cached in `container.extras`)."""
-    relayer = container.extras.get("relayer")
-    if relayer is None:
-        relayer = Relayer(
-            container.sessions,
-            container.chain,
-            container.hot_wallets,
-            RelayerConfig.from_settings(container.settings),
-            build_fee_oracle(container),
-        )
-        container.extras["relayer"] = relayer
-    return relayer
+def build_relayer(
+    sessions: sessionmaker[Session], chain: ChainClient, wallets: list[Signer], settings: Settings, min_tip_wei: int
+) -> Relayer:
+    """The relayer of a chain and its hot wallets (one per process: the container builds it once)."""
+    return Relayer(
+        sessions, chain, wallets, RelayerConfig.from_settings(settings), build_fee_oracle(chain, settings, min_tip_wei)
+    )

@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
 from backend.adapters.chain.keys import Signer, dev_account
 from backend.adapters.chain.transactions import send_and_wait
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.cli import app
 from devtools.anvil import AnvilNode, anvil_available
-from indexer.service import index_once
 from tests.conftest import make_settings
 from tests.integration.audit.history import MintedBatch, batch_mint
 
@@ -71,7 +70,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("audit-platform")
     db_url = f"sqlite:///{tmp / 'platform.db'}"
     with AnvilNode() as node:
-        container = bootstrap(make_settings(db_url, tmp, rpc_urls=node.url))
+        container = provision(make_settings(db_url, tmp, rpc_urls=node.url))
         assert container.contracts is not None
         coalition = container.contracts.coalition.address
         factory = container.contracts.factory.address
@@ -92,7 +91,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         p.send(Signer(holders[0]), coalition, coalition_token.functions.transfer(holders[3].address, 10))
         p.send(Signer(holders[1]), coalition, coalition_token.functions.burn(2))
         for _ in range(200):  # mirror the chain with the real indexer
-            if not index_once(container):
+            if not container.streamer.step():
                 break
         code, output = cli("audit", "export", "--out", str(p.manifests), "--database-url", db_url)
         assert code == 0, output

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import text
 
 from devtools.anvil import AnvilNode, anvil_available
-from indexer.service import index_once
 from tests.conftest import wipe_postgres
 from tests.integration.audit.conftest import cli
 from tests.support.mint_env import MintEnv, new_wallets
@@ -37,7 +36,7 @@ def test_pipeline_batches_and_the_postgres_mirror_pass_the_audit(env: MintEnv, t
     env.credit(env.brand_token, new_wallets(3), per_wallet=1)
     env.drain(pipeline)
     for _ in range(100):
-        if not index_once(env.main):
+        if not env.main.streamer.step():
             break
 
     out = tmp_path / "manifests"

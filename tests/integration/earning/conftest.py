@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from backend.adapters.chain.client import ChainClient
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
 from tests.support.auth import create_brand
@@ -29,7 +29,7 @@ def container(
     """A fresh database per test around the shared chain (overrides the global fixture in this directory)."""
     db_url = fresh_db
     chain, contracts = shared_chain
-    c = bootstrap(make_settings(db_url, tmp_path), chain=chain, deploy=False)
+    c = provision(make_settings(db_url, tmp_path), chain=chain, with_contracts=False)
     c.contracts = contracts
     yield c
     c.close()

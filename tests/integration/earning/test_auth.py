@@ -13,7 +13,7 @@ from backend.adapters.db import session_scope
 from backend.adapters.orm.earning import ApiKey, Brand
 from backend.api.app import create_app
 from backend.api.auth import jwt_signing_key
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from tests.conftest import make_settings
 from tests.support.auth import admin_headers, create_api_key, key_headers, login
 
@@ -21,7 +21,7 @@ from tests.support.auth import admin_headers, create_api_key, key_headers, login
 @pytest.fixture
 def offchain(fresh_db: str, tmp_path: Path) -> Iterator[Container]:
     """A container without contracts: auth needs no chain."""
-    c = bootstrap(make_settings(fresh_db, tmp_path, admin_password="correct horse battery"), deploy=False)
+    c = provision(make_settings(fresh_db, tmp_path, admin_password="correct horse battery"), with_contracts=False)
     yield c
     c.close()
 
@@ -44,7 +44,7 @@ def _brand(container: Container, slug: str) -> int:
 
 
 def test_admin_exists_at_startup_and_gets_a_jwt(offchain: Container, fresh_db: str, tmp_path: Path) -> None:
-    again = bootstrap(make_settings(fresh_db, tmp_path, admin_password="correct horse battery"), deploy=False)
+    again = provision(make_settings(fresh_db, tmp_path, admin_password="correct horse battery"), with_contracts=False)
     again.close()  # second start: the admin is not duplicated
     client = TestClient(create_app(offchain))
     response = client.post(

@@ -33,5 +33,7 @@ def test_credited_total_is_exact_beyond_int64(shop: Shop) -> None:
         uow.session.execute(insert(CreditOutbox.__table__), rows)
         uow.commit()
     with container.uow() as uow:
-        brands = summary(uow.session, container, brand_id=shop.brand_id)["brands"]
+        brands = summary(
+            uow.session, container.settings, container.chain, container.hot_wallets, brand_id=shop.brand_id
+        )["brands"]
     assert [(b["credits"], b["credited"]) for b in brands] == [(3, str(sum(amounts)))]

@@ -15,7 +15,7 @@ from backend.adapters.chain.client import ChainClient
 from backend.adapters.orm.earning import LedgerEntry, Promotion
 from backend.adapters.orm.minting import CreditOutbox
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.domain.actions import ActionIn
 from backend.services.actions import record_action
 from backend.services.deployment import PlatformContracts
@@ -70,7 +70,7 @@ def pg_container(
     pg_url: str, tmp_path: Path, shared_chain: tuple[ChainClient, PlatformContracts]
 ) -> Iterator[Container]:
     wipe_postgres(pg_url)
-    c = bootstrap(make_settings(pg_url, tmp_path), chain=shared_chain[0], deploy=False)
+    c = provision(make_settings(pg_url, tmp_path), chain=shared_chain[0], with_contracts=False)
     c.contracts = shared_chain[1]
     yield c
     c.close()

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from backend.adapters.chain.contracts import token_contract
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from tests.conftest import make_settings
 
 
@@ -34,7 +34,7 @@ def test_coalition_token_is_live_and_hot_wallets_can_mint(container: Container) 
 
 
 def test_bootstrap_reuses_recorded_deployments(db_url: str, tmp_path: Path, container: Container) -> None:
-    again = bootstrap(make_settings(db_url, tmp_path), chain=container.chain)
+    again = provision(make_settings(db_url, tmp_path), chain=container.chain)
     try:
         assert again.contracts == container.contracts
     finally:
@@ -43,7 +43,7 @@ def test_bootstrap_reuses_recorded_deployments(db_url: str, tmp_path: Path, cont
 
 
 def test_health_degrades_when_redis_is_down(db_url: str, tmp_path: Path) -> None:
-    c = bootstrap(make_settings(db_url, tmp_path, redis_url="redis://127.0.0.1:1/0"))
+    c = provision(make_settings(db_url, tmp_path, redis_url="redis://127.0.0.1:1/0"))
     try:
         response = TestClient(create_app(c)).get("/health")
         assert response.status_code == 503

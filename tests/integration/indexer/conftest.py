@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from backend.adapters.chain.contracts import brand_id_bytes, create_token, token_contract
 from backend.adapters.chain.transactions import send_and_wait
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from devtools.anvil import AnvilNode, anvil_available
 from indexer.decode import TRANSFER
 from tests.conftest import make_settings
@@ -37,7 +37,7 @@ def chain_platform(anvil: AnvilNode, pg_url: str, tmp_path: Path) -> Iterator[Co
     from tests.conftest import wipe_postgres
 
     wipe_postgres(pg_url)
-    container = bootstrap(make_settings(pg_url, tmp_path, rpc_urls=anvil.url))
+    container = provision(make_settings(pg_url, tmp_path, rpc_urls=anvil.url))
     yield container
     container.close()
     wipe_postgres(pg_url)

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from backend.adapters.chain.contracts import token_contract
 from backend.api.app import create_app
 from backend.bootstrap import Container
-from indexer.service import index_once
 from tests.integration.indexer.conftest import batch_mint, random_wallet, send
 from tests.support.auth import admin_headers, create_brand, key_headers
 
@@ -41,7 +40,7 @@ def test_balances_analytics_and_scoping(client: TestClient, container: Container
             100, secrets.token_bytes(32), secrets.token_bytes(32)
         ),
     )
-    while index_once(container):
+    while container.streamer.step():
         pass
 
     # public: every token the shopper holds, with brand names, checksummed addresses

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
 from indexer.cli import KILL_BEFORE_COMMIT_ENV
-from indexer.service import build_streamer
 from indexer.store import open_store
 from indexer.store.base import MirrorStore
 from indexer.store.deferred_indexes import deferred_indexes
@@ -59,7 +58,7 @@ def test_cold_backfill_defers_secondary_indexes_and_builds_them_before_going_liv
     anvil: AnvilNode, chain_platform: Container, store: MirrorStore
 ) -> None:
     tokens = _history(anvil, chain_platform)
-    streamer = build_streamer(chain_platform, defer_indexes_blocks=10, **BACKFILL)
+    streamer = indexer_streamer(chain_platform, defer_indexes_blocks=10, **BACKFILL)
     try:
         assert streamer.step()
         assert sorted(store.missing_indexes()) == ALL  # dropped: the mirror was empty and far behind
@@ -78,7 +77,7 @@ def test_no_deferral_on_a_mirror_that_has_rows_or_a_short_gap(
     anvil: AnvilNode, chain_platform: Container, store: MirrorStore
 ) -> None:
     _history(anvil, chain_platform)
-    short = build_streamer(chain_platform, defer_indexes_blocks=10_000, **BACKFILL)  # gap below the threshold
+    short = indexer_streamer(chain_platform, defer_indexes_blocks=10_000, **BACKFILL)  # gap below the threshold
     try:
         assert short.step()
         assert store.missing_indexes() == []
@@ -86,7 +85,7 @@ def test_no_deferral_on_a_mirror_that_has_rows_or_a_short_gap(
         short.close()
         short.store.close()
     anvil.mine(50)
-    resumed = build_streamer(chain_platform, defer_indexes_blocks=10, **BACKFILL)  # far behind, but not empty
+    resumed = indexer_streamer(chain_platform, defer_indexes_blocks=10, **BACKFILL)  # far behind, but not empty
     try:
         while resumed.step():
             assert store.missing_indexes() == []
@@ -126,7 +125,7 @@ def test_finalized_batches_commit_asynchronously_and_live_blocks_durably(
     token = chain_platform.contracts.coalition.address
     batch_mint(chain_platform, token, {random_wallet(): 3 for _ in range(5)})
     anvil.mine(6)
-    streamer = build_streamer(chain_platform, use_finalized_tag=False, reorg_depth=3)
+    streamer = indexer_streamer(chain_platform, use_finalized_tag=False, reorg_depth=3)
     seen: list[tuple[int, str]] = []
     streamer.store.on_before_commit = lambda batch: seen.append(
         (batch.to_block, streamer.store.q("SHOW synchronous_commit")[0][0])

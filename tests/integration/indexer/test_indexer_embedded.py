@@ -10,12 +10,11 @@ from backend.bootstrap import Container
 from backend.runner import background_tasks
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
-from indexer.service import index_once, streamer_for
 from tests.integration.indexer.conftest import batch_mint, new_brand_token, random_wallet, send
 
 
 def drain(container: Container) -> None:
-    while index_once(container):
+    while container.streamer.step():
         pass
 
 
@@ -24,7 +23,7 @@ def test_tokens_created_while_running_are_followed(container: Container) -> None
     shopper = random_wallet()
     batch_mint(container, container.contracts.coalition.address, {shopper: 100})
     drain(container)
-    streamer = streamer_for(container)
+    streamer = container.streamer
     assert len(streamer.tokens) == 1
     late = new_brand_token(container, "latecomer")  # created after the indexer started
     minter = container.hot_wallets[0].address

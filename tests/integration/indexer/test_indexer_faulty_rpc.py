@@ -7,12 +7,11 @@ import random
 
 import pytest
 
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
 from devtools.flaky_rpc import Faults, FlakyRpc
 from indexer.fetch.rpc import HttpTransport, RetryPolicy
 from indexer.reconcile import reconcile
-from indexer.service import build_streamer
 from tests.integration.indexer.conftest import (
     batch_mint,
     canonical_transfers,
@@ -38,7 +37,7 @@ def test_faults_timeouts_range_limits_and_failover(anvil: AnvilNode, chain_platf
     )
     with FlakyRpc(anvil.url, faults) as proxy:
         transport = HttpTransport([DEAD_ENDPOINT, proxy.url], timeout_s=1.0)
-        streamer = build_streamer(
+        streamer = indexer_streamer(
             chain_platform, transport=transport, retry=RetryPolicy(attempts=12, base_s=0.01, cap_s=0.1)
         )
         while streamer.step():

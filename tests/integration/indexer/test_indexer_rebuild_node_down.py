@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from backend.adapters.chain.client import connect
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
 from devtools.rpc_proxy import RpcProxy
 from indexer.cli import _rebuild
@@ -32,7 +32,7 @@ def test_rebuild_waits_for_the_node(anvil: AnvilNode, chain_platform: Container,
 
         def rebuild() -> None:
             try:
-                built.append(_rebuild(chain_platform, stop))
+                built.append(_rebuild(lambda: indexer_streamer(chain_platform), stop))
             except BaseException as exc:
                 errors.append(exc)
 

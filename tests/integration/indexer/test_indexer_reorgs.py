@@ -6,12 +6,11 @@ import random
 
 import pytest
 
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
 from indexer.errors import ReorgBeyondDepth
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
-from indexer.service import build_streamer
 from tests.integration.indexer.conftest import (
     batch_mint,
     canonical_transfers,
@@ -38,7 +37,7 @@ def test_random_reorgs_leave_a_mirror_equal_to_the_canonical_chain(anvil: AnvilN
         batch_mint(
             chain_platform, token, {minter: 10**24, **{random_wallet(): rng.randint(1, 10**6) for _ in range(5)}}
         )
-    streamer = build_streamer(chain_platform)
+    streamer = indexer_streamer(chain_platform)
     catch_up(streamer)
     for _round in range(8):
         for _ in range(rng.randint(2, 6)):  # transfers keep flowing, some indexed before the reorg, some not
@@ -73,7 +72,7 @@ def test_reorg_deeper_than_the_kept_window_stops_loudly(anvil: AnvilNode, chain_
     token = chain_platform.contracts.coalition.address
     batch_mint(chain_platform, token, {random_wallet(): 5})
     anvil.mine(10)
-    streamer = build_streamer(chain_platform, use_finalized_tag=False, reorg_depth=3)
+    streamer = indexer_streamer(chain_platform, use_finalized_tag=False, reorg_depth=3)
     catch_up(streamer)
     before = mirrored_transfers(chain_platform)
     anvil.rpc("anvil_reorg", 6, [])

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.bootstrap import Container
+from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
-from indexer.service import build_streamer
 from tests.integration.indexer.conftest import (
     batch_mint,
     canonical_transfers,
@@ -27,7 +26,7 @@ def test_a_token_discovered_by_the_other_writer_is_followed(
     coalition = chain_platform.contracts.coalition.address
     # backfill: every block is final at once (depth 0); tail: nothing is, blocks are read one hash at a time
     options = {"use_finalized_tag": False, "reorg_depth": 0 if finalized else 1_000}
-    first, second = build_streamer(chain_platform, **options), build_streamer(chain_platform, **options)
+    first, second = indexer_streamer(chain_platform, **options), indexer_streamer(chain_platform, **options)
     try:
         batch_mint(chain_platform, coalition, {random_wallet(): 5 for _ in range(3)})
         while first.step():

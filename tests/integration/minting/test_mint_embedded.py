@@ -14,7 +14,6 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.bootstrap import Container
 from backend.runner import EmbeddedRunner, background_tasks
-from backend.services.minting.pipeline import build_pipeline
 
 
 def relay_state(container: Container) -> list[object]:
@@ -44,7 +43,7 @@ def test_embedded_pipeline_mints_every_credit_once(container: Container) -> None
     names = {t.name for t in background_tasks(container)}
     assert {"mint-build", "mint-dispatch", "mint-track", "mint-settle"} <= names
 
-    pipeline = build_pipeline(container)
+    pipeline = container.pipeline
     # NOTE: bounded by time, not iterations: nothing is built before the batch window (2 s) has elapsed
     deadline = time.monotonic() + container.settings.batch_window_s + 60
     while time.monotonic() < deadline:

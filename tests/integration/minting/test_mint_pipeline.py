@@ -14,7 +14,6 @@ from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.pipeline import BatchItem, OperatorAlert
 from backend.api.app import create_app
 from backend.services.minting.builder import PURPOSE, BatchBuilder, rebuild_calldata
-from backend.services.minting.pipeline import relayer_for
 from tests.support.mint_env import MintEnv, new_wallets
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
@@ -62,8 +61,8 @@ def test_credit_becomes_exactly_its_sum_on_chain_with_verifiable_manifests(env: 
 def test_concurrent_builders_never_put_one_credit_in_two_batches(env: MintEnv) -> None:
     env.credit(env.coalition, new_wallets(60), per_wallet=4)
     containers = [env.container(batch_max_recipients=5) for _ in range(4)]
-    relayer = relayer_for(env.main)
-    builders = [BatchBuilder(c, relayer) for c in containers for _ in range(2)]
+    relayer = env.main.relayer
+    builders = [BatchBuilder(c.sessions, c.chain, c.settings, relayer) for c in containers for _ in range(2)]
     barrier = threading.Barrier(len(builders))
     errors: list[BaseException] = []
 
@@ -122,7 +121,7 @@ def test_replayed_batch_is_recognised_as_landed_and_never_minted_twice(env: Mint
     (batch,) = env.fetch(select(MintBatch))
 
     # The relayer's record of the landed batch is lost (e.g. restored backup): it is enqueued again.
-    relayer = relayer_for(env.main)
+    relayer = env.main.relayer
     with env.main.uow() as uow:
         s = uow.session
         s.execute(

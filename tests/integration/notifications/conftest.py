@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from backend.adapters.chain.client import ChainClient
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.services.deployment import PlatformContracts
 from backend.services.webhooks import WebhookDispatcher
 from tests.conftest import make_settings, use_template
@@ -37,13 +37,12 @@ def container(
     chain, contracts = shared_chain
     overrides: dict[str, Any] = {"webhook_backoff_base_s": 0.01, "webhook_backoff_max_s": 0.02}
     overrides["webhook_timeout_s"] = 2.0
-    c = bootstrap(make_settings(db_url, tmp_path, **{**overrides, **settings_overrides}), chain=chain, deploy=False)
+    c = provision(
+        make_settings(db_url, tmp_path, **{**overrides, **settings_overrides}), chain=chain, with_contracts=False
+    )
     c.contracts = contracts
     yield c
-    dispatcher = c.extras.get("webhook_dispatcher")
-    if dispatcher is not None:
-        dispatcher.close()
-    c.close()
+    c.close()  # and the webhook dispatcher, if a test built one
 
 
 @pytest.fixture
@@ -84,9 +83,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def dispatcher(container: Container) -> WebhookDispatcher:
-    from backend.services.webhooks import dispatcher_for
 
-    return dispatcher_for(container)
+    return container.webhook_dispatcher
 
 
 WALLET = "0x" + "ab" * 20

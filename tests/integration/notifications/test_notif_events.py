@@ -12,7 +12,6 @@ from sqlalchemy import select
 from backend.adapters.orm.minting import MintBatch
 from backend.adapters.orm.notifications import PlatformEvent
 from backend.bootstrap import Container
-from backend.services.minting.pipeline import build_pipeline
 from tests.integration.notifications.conftest import WALLET, Brand, earn_everything, purchase
 
 
@@ -26,7 +25,7 @@ def events(container: Container, type_: str | None = None) -> list[Any]:
 
 def mint_everything(container: Container) -> list[str]:
     """Drive the real minting pipeline on the in-process chain until every batch is confirmed."""
-    pipeline = build_pipeline(container)
+    pipeline = container.pipeline
     states: list[str] = []
     for _ in range(100):
         pipeline.run_all()

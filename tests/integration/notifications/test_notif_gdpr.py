@@ -20,7 +20,6 @@ from backend.adapters.orm.base import Base, utcnow
 from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.minting import MintBatch
 from backend.bootstrap import Container
-from backend.services.minting.pipeline import build_pipeline
 from tests.integration.notifications.conftest import WALLET, Brand, earn_everything, purchase
 from tests.support.auth import create_api_key
 
@@ -133,7 +132,7 @@ def test_the_chain_holds_no_personal_data(
     earn_everything(client, brand_a, tokens="5")
     purchase(client, brand_a, 1, wallet=shopper.address, customer_id=CUSTOMER)
     add_profile(container, shopper.address)
-    pipeline = build_pipeline(container)
+    pipeline = container.pipeline
     for _ in range(100):
         pipeline.run_all()
         with container.uow() as uow:

@@ -61,7 +61,7 @@ def campaign_factory(container: Container) -> MakeCampaign:
         with container.uow() as uow:
             campaign = qr_service.create_campaign(
                 uow.session,
-                qr_service.container_keyring(container),
+                container.qr_keyring,
                 brand_id=brands[brand_id],
                 spec=qr_service.CampaignSpec(**values),
                 created_by="test",
@@ -74,7 +74,7 @@ def campaign_factory(container: Container) -> MakeCampaign:
 
 
 def code_of(container: Container, campaign: QrCampaign, serial: int = 1) -> str:
-    return qr_service.code_text(campaign, serial, qr_service.container_keyring(container))
+    return qr_service.code_text(campaign, serial, container.qr_keyring)
 
 
 def credits(container: Container) -> list[tuple[str, int]]:
@@ -85,3 +85,8 @@ def credits(container: Container) -> list[tuple[str, int]]:
         result = [(w, int(a)) for w, a in rows.tuples()]
     assert entries == len(result)
     return result
+
+
+def claim(container: Container, code: str, wallet: str, **options: Any) -> qr_service.ClaimResult:
+    """`qr_service.claim` with the container's database, Redis and keyring."""
+    return qr_service.claim(container.sessions, container.redis, container.qr_keyring, code, wallet, **options)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backend.adapters.chain.client import ChainClient, connect
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from tests.conftest import make_settings, wipe_postgres
 from tests.integration.qr.campaigns import MakeCampaign, campaign_factory
 
@@ -24,7 +24,7 @@ def qr_container(
     db_url: str, tmp_path: Path, redis_url: str, redis_prefix: str, qr_chain: ChainClient
 ) -> Iterator[Container]:
     settings = make_settings(db_url, tmp_path, redis_url=redis_url, redis_prefix=redis_prefix)
-    c = bootstrap(settings, chain=qr_chain, deploy=False)
+    c = provision(settings, chain=qr_chain, with_contracts=False)
     yield c
     c.close()
 
@@ -41,7 +41,7 @@ def pg_container(
     """PostgreSQL + Redis only: concurrency is only meaningful with real row locks."""
     wipe_postgres(pg_url)
     settings = make_settings(pg_url, tmp_path, redis_url=redis_url, redis_prefix=redis_prefix)
-    c = bootstrap(settings, chain=qr_chain, deploy=False)
+    c = provision(settings, chain=qr_chain, with_contracts=False)
     yield c
     c.close()
     wipe_postgres(pg_url)

@@ -11,13 +11,13 @@ import pytest
 from backend.bootstrap import Container
 from backend.domain import qr as codec
 from backend.services import qr as qr_service
-from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, code_of, credits
+from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, claim, code_of, credits
 
 
 def _leave_reservation_of_a_dead_claim(container: Container, code: str) -> None:
     """What a worker killed between its Redis reservation and its COMMIT leaves behind."""
     assert container.redis is not None
-    payload = codec.decode(code, qr_service.container_keyring(container))
+    payload = codec.decode(code, container.qr_keyring)
     key = qr_service.claim_key(container.redis, payload)
     container.redis.client.set(key, qr_service.INFLIGHT + "dead-worker", ex=qr_service.IN_FLIGHT_TTL_S)
 
@@ -29,9 +29,9 @@ def test_retry_after_a_claim_died_in_flight_is_credited_once(
     code = code_of(qr_container, campaign, 2)
     _leave_reservation_of_a_dead_claim(qr_container, code)
 
-    result = qr_service.claim(qr_container, code, WALLET)
+    result = claim(qr_container, code, WALLET)
 
     assert result.code_id == 2 and result.amount == 10**18
     with pytest.raises(qr_service.QrAlreadyClaimed):  # now it is claimed: refused (from Redis, instantly)
-        qr_service.claim(qr_container, code, OTHER_WALLET)
+        claim(qr_container, code, OTHER_WALLET)
     assert credits(qr_container) == [(result.wallet, 10**18)]

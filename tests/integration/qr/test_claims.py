@@ -20,6 +20,7 @@ from tests.integration.qr.campaigns import (
     WALLET,
     MakeCampaign,
     campaign_factory,
+    claim,
     code_of,
     credits,
     make_brand,
@@ -41,15 +42,19 @@ def _flush_prefix(container: Container) -> None:
 def test_first_claim_wins_and_a_replay_is_refused(qr_container: Container, make_campaign: MakeCampaign) -> None:
     campaign = make_campaign()
     code = code_of(qr_container, campaign, 3)
-    result = qr_service.claim(qr_container, code, WALLET.lower())
+    result = claim(qr_container, code, WALLET.lower())
     assert (result.campaign_id, result.code_id, result.amount) == (campaign.id, 3, 10**18)
     assert result.action_id
     assert result.wallet.lower() == WALLET and result.wallet != WALLET  # checksummed
     with pytest.raises(qr_service.QrAlreadyClaimed):
-        qr_service.claim(qr_container, code, OTHER_WALLET)
+        claim(qr_container, code, OTHER_WALLET)
     assert _claims(qr_container) == 1
     assert credits(qr_container) == [(result.wallet, 10**18)]
-    other = qr_service.claim(qr_container, code_of(qr_container, campaign, 4), OTHER_WALLET)
+    other = claim(
+        qr_container,
+        code_of(qr_container, campaign, 4),
+        OTHER_WALLET,
+    )
     assert other.code_id == 4
     assert len(credits(qr_container)) == 2
 
@@ -57,10 +62,10 @@ def test_first_claim_wins_and_a_replay_is_refused(qr_container: Container, make_
 def test_flushed_redis_never_allows_a_second_claim(qr_container: Container, make_campaign: MakeCampaign) -> None:
     campaign = make_campaign()
     code = code_of(qr_container, campaign)
-    qr_service.claim(qr_container, code, WALLET)
+    claim(qr_container, code, WALLET)
     _flush_prefix(qr_container)
     with pytest.raises(qr_service.QrAlreadyClaimed):
-        qr_service.claim(qr_container, code, OTHER_WALLET)
+        claim(qr_container, code, OTHER_WALLET)
     assert _claims(qr_container) == 1
     assert len(credits(qr_container)) == 1
 
@@ -69,7 +74,7 @@ def test_forged_malformed_expired_and_unknown_codes_get_their_own_errors(
     qr_container: Container, make_campaign: MakeCampaign
 ) -> None:
     campaign = make_campaign(codes=2)
-    ring = qr_service.container_keyring(qr_container)
+    ring = qr_container.qr_keyring
     attacker = codec.QrKeyring("not-the-platform-key-123456")
     expiry, kid = qr_service.expires_at(campaign), ring.current_id
     forged = codec.encode(codec.QrPayload(campaign.id, 1, expiry, kid), attacker.signing_key())
@@ -83,10 +88,15 @@ def test_forged_malformed_expired_and_unknown_codes_get_their_own_errors(
     }
     for raw, error in cases.items():
         with pytest.raises(error):
-            qr_service.claim(qr_container, raw, WALLET)
+            claim(qr_container, raw, WALLET)
     later = datetime.now(UTC) + timedelta(days=2)
     with pytest.raises(qr_service.QrExpired):
-        qr_service.claim(qr_container, code_of(qr_container, campaign), WALLET, now=later)
+        claim(
+            qr_container,
+            code_of(qr_container, campaign),
+            WALLET,
+            now=later,
+        )
     assert {e.code for e in cases.values()} | {qr_service.QrExpired.code} == {
         "qr-forged",
         "qr-malformed",
@@ -101,7 +111,7 @@ def test_paused_future_and_exhausted_campaigns_refuse_claims(
 ) -> None:
     future = make_campaign(starts_at=datetime.now(UTC) + timedelta(hours=1))
     with pytest.raises(qr_service.QrCampaignInactive) as info:
-        qr_service.claim(qr_container, code_of(qr_container, future), WALLET)
+        claim(qr_container, code_of(qr_container, future), WALLET)
     assert info.value.code == "qr-campaign-inactive"
 
     paused = make_campaign()
@@ -109,13 +119,13 @@ def test_paused_future_and_exhausted_campaigns_refuse_claims(
         qr_service.set_state(qr_service.get_campaign(uow.session, paused.id), "paused")
         uow.commit()
     with pytest.raises(qr_service.QrCampaignInactive):
-        qr_service.claim(qr_container, code_of(qr_container, paused), WALLET)
+        claim(qr_container, code_of(qr_container, paused), WALLET)
 
     capped = make_campaign(codes=5, max_claims=2)
-    qr_service.claim(qr_container, code_of(qr_container, capped, 1), WALLET)
-    qr_service.claim(qr_container, code_of(qr_container, capped, 2), WALLET)
+    claim(qr_container, code_of(qr_container, capped, 1), WALLET)
+    claim(qr_container, code_of(qr_container, capped, 2), WALLET)
     with pytest.raises(qr_service.QrCampaignExhausted):
-        qr_service.claim(qr_container, code_of(qr_container, capped, 3), WALLET)
+        claim(qr_container, code_of(qr_container, capped, 3), WALLET)
     assert _claims(qr_container) == 2
     assert sum(amount for _, amount in credits(qr_container)) == 2 * 10**18
 
@@ -128,16 +138,16 @@ def test_a_failed_claim_releases_its_reservation(qr_container: Container, make_c
         raise RuntimeError("ledger unavailable")
 
     with pytest.raises(RuntimeError):
-        qr_service.claim(qr_container, code, WALLET, credit=broken_credit)
+        claim(qr_container, code, WALLET, credit=broken_credit)
     assert _claims(qr_container) == 0 and credits(qr_container) == []
-    assert qr_service.claim(qr_container, code, WALLET).code_id == 1  # the code is still claimable
+    assert claim(qr_container, code, WALLET).code_id == 1  # the code is still claimable
 
 
 def test_invalid_wallet_is_refused(qr_container: Container, make_campaign: MakeCampaign) -> None:
     code = code_of(qr_container, make_campaign())
     for wallet in ("0x123", "0x" + "0" * 40, "not a wallet"):
         with pytest.raises(qr_service.InvalidInput):
-            qr_service.claim(qr_container, code, wallet)
+            claim(qr_container, code, wallet)
 
 
 def test_a_promotion_backed_campaign_pays_what_the_promotion_says(qr_container: Container) -> None:
@@ -154,6 +164,6 @@ def test_a_promotion_backed_campaign_pays_what_the_promotion_says(qr_container: 
     with pytest.raises(NotFound):  # another brand's promotion
         make(brand_id=globex, promotion_id=promotion_id, reward_amount=None, existing_brand=True)
     campaign = make(brand_id=acme, promotion_id=promotion_id, reward_amount=None, existing_brand=True)
-    result = qr_service.claim(qr_container, code_of(qr_container, campaign), WALLET)
+    result = claim(qr_container, code_of(qr_container, campaign), WALLET)
     assert result.amount == 25 * 10**17
     assert credits(qr_container) == [(result.wallet, 25 * 10**17)]

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.adapters.orm.qr import QrClaim
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.services import qr as qr_service
 from tests.conftest import make_settings
-from tests.integration.qr.campaigns import campaign_factory, code_of, credits
+from tests.integration.qr.campaigns import campaign_factory, claim, code_of, credits
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ def _claim_concurrently(container: Container, code: str, claimants: int) -> Coun
         wallet = "0x" + f"{i + 1:040x}"
         start.wait()
         try:
-            qr_service.claim(container, code, wallet)
+            claim(container, code, wallet)
             outcome = "won"
         except qr_service.LoyaltyError as exc:
             outcome = exc.code
@@ -59,7 +59,7 @@ def test_without_redis_the_database_alone_admits_one_claim(
     pg_url: str, tmp_path: Path, pg_container: Container
 ) -> None:
     campaign = campaign_factory(pg_container)(codes=1)
-    no_redis = bootstrap(make_settings(pg_url, tmp_path), chain=pg_container.chain, deploy=False)
+    no_redis = provision(make_settings(pg_url, tmp_path), chain=pg_container.chain, with_contracts=False)
     try:
         assert no_redis.redis is None
         outcomes = _claim_concurrently(no_redis, code_of(no_redis, campaign), 100)

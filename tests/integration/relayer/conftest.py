@@ -14,9 +14,8 @@ from web3 import Web3
 
 from backend.adapters.chain.client import ChainClient, FailoverHTTPProvider
 from backend.adapters.orm.relayer import HotWalletState, RelayAttempt, RelayIntent
-from backend.bootstrap import Container, bootstrap
-from backend.services.relayer import Relayer, RelayerConfig, build_relayer
-from backend.services.relayer.__init__ import build_fee_oracle
+from backend.bootstrap import Container, provision
+from backend.services.relayer import Relayer, RelayerConfig, build_fee_oracle
 from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings
 
@@ -47,7 +46,11 @@ class RelayEnv:
         c = self.container
         base = RelayerConfig.from_settings(c.settings)
         self.relayer = Relayer(
-            c.sessions, c.chain, c.hot_wallets, dataclasses.replace(base, **config), build_fee_oracle(c)
+            c.sessions,
+            c.chain,
+            c.hot_wallets,
+            dataclasses.replace(base, **config),
+            build_fee_oracle(c.chain, c.settings, c.min_tip_wei),
         )
         return self.relayer
 
@@ -125,8 +128,8 @@ def make_env(
     chain = None
     if rpc_url is not None:  # through a fault-injecting proxy: short timeouts so a hung call fails fast
         chain = ChainClient(w3=Web3(FailoverHTTPProvider([rpc_url], timeout_s=1.0)), kind="rpc", urls=[rpc_url])
-    container = bootstrap(make_settings(db_url, tmp_path, **values), chain=chain, deploy=deploy)
-    return RelayEnv(node, container, build_relayer(container))
+    container = provision(make_settings(db_url, tmp_path, **values), chain=chain, with_contracts=deploy)
+    return RelayEnv(node, container, container.relayer)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from eth_utils import to_checksum_address
 
 from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.transactions import send_and_wait
-from backend.bootstrap import bootstrap
-from backend.services.relayer import build_relayer
+from backend.bootstrap import provision
 from devtools.anvil import AnvilNode
 from tests.conftest import make_settings
 from tests.integration.relayer.conftest import POSTGRES_ONLY, SQLITE_ONLY, make_env
@@ -46,10 +45,10 @@ def test_mint_confirms_and_a_paused_token_fails_with_the_decoded_error(
 
 @SQLITE_ONLY
 def test_embedded_eth_tester_chain_confirms_and_decodes_reverts(db_url: str, tmp_path: Path) -> None:
-    c = bootstrap(make_settings(db_url, tmp_path, confirmations=2))
+    c = provision(make_settings(db_url, tmp_path, confirmations=2))
     try:
         assert c.contracts is not None
-        relayer = build_relayer(c)
+        relayer = c.relayer
         token = token_contract(c.chain, c.contracts.coalition.address)
         mint = token.functions.mint(HOLDER, 5)._encode_transaction_data()
         with c.uow() as uow:

@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
-from backend.services.webhooks import dispatcher_for
+from backend.bootstrap import Container, provision
 from tests.conftest import make_settings
 from tests.support.auth import admin_headers, create_brand, key_headers, login
 
@@ -45,7 +44,7 @@ def _operator(client: TestClient, admin: dict[str, str], email: str, role: str, 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("security")
-    container = bootstrap(make_settings(f"sqlite:///{tmp / 'security.db'}", tmp, rate_limit_per_ip=0))
+    container = provision(make_settings(f"sqlite:///{tmp / 'security.db'}", tmp, rate_limit_per_ip=0))
     client = TestClient(create_app(container))
     admin = admin_headers(client)
     a, key_a = create_brand(client, "sec-a")
@@ -68,7 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = World(client, container, a, b, callers)
     world.params.update(_resources_of_a(world, key_headers(key_a)))
     yield world
-    dispatcher_for(container).close()
+    container.webhook_dispatcher.close()
     container.close()
 
 
@@ -80,7 +79,7 @@ def _resources_of_a(world: World, headers: dict[str, str]) -> dict[str, str]:
     action = {"idempotency_key": "k1", "type": "purchase", "wallet": WALLET, "order_id": "o1", "amount": "5"}
     act = _ok(client.post("/v1/actions", json={**action, "currency": "EUR"}, headers=headers))
     hook = _ok(client.post(f"/v1/brands/{a}/webhooks", json=SAMPLE_WEBHOOK, headers=headers), 201)
-    dispatcher_for(world.container).fan_out()
+    world.container.webhook_dispatcher.fan_out()
     delivery = _ok(client.get(f"/v1/brands/{a}/webhooks/{hook['id']}/deliveries", headers=headers))[0]
     campaign = {"name": "c", "codes": 2, "ends_at": "2099-01-01T00:00:00Z", "reward_amount": "1"}
     qr = _ok(client.post("/v1/qr/campaigns", json=campaign, headers=headers), 201)

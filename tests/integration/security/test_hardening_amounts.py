@@ -21,10 +21,9 @@ from backend.adapters.orm.imports import ActionImport, ActionInboxItem
 from backend.adapters.orm.minting import CreditOutbox
 from backend.adapters.orm.pipeline import OperatorAlert
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.domain.rules_amounts import from_base_units
 from backend.services.deployment import PlatformContracts
-from backend.services.minting.pipeline import build_pipeline
 from tests.conftest import make_settings, use_template
 from tests.support.auth import create_brand, key_headers
 
@@ -39,7 +38,7 @@ def container(
     db_url: str, sqlite_template: Path, tmp_path: Path, shared_chain: tuple[ChainClient, PlatformContracts]
 ) -> Iterator[Container]:
     chain, contracts = shared_chain
-    c = bootstrap(make_settings(use_template(db_url, sqlite_template), tmp_path), chain=chain, deploy=False)
+    c = provision(make_settings(use_template(db_url, sqlite_template), tmp_path), chain=chain, with_contracts=False)
     c.contracts = contracts
     yield c
     c.close()
@@ -167,7 +166,7 @@ def test_offer_cost_qr_reward_and_promotion_amounts_out_of_range_are_422(
 @pytest.fixture
 def platform(db_url: str, tmp_path: Path) -> Iterator[Container]:
     """A platform on its own in-process chain (the pipeline signs with its hot wallets' nonces)."""
-    c = bootstrap(make_settings(db_url, tmp_path, batch_window_s=0.001))
+    c = provision(make_settings(db_url, tmp_path, batch_window_s=0.001))
     yield c
     c.close()
 
@@ -208,7 +207,7 @@ def test_a_credit_no_batch_can_carry_is_held_and_the_rest_of_its_token_mints(pla
             ],
         )  # fmt: skip
 
-    pipeline = build_pipeline(platform)
+    pipeline = platform.pipeline
     for _ in range(30):  # bounded by rounds: each round builds, sends, mines and settles
         pipeline.run_all()
         platform.chain.tester.mine_blocks(1)
@@ -275,7 +274,7 @@ def test_a_credit_larger_than_the_cap_room_waits_and_the_others_of_its_token_min
                 for w, a, i in rows
             ],
         )  # fmt: skip
-    pipeline = build_pipeline(platform)
+    pipeline = platform.pipeline
     for _ in range(30):
         pipeline.run_all()
         platform.chain.tester.mine_blocks(1)

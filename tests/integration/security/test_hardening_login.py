@@ -34,9 +34,9 @@ def clock(request: pytest.FixtureRequest, world: World) -> Iterator[Clock]:
     if request.param == "redis":
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
         keyed = KeyedRedis(redis_lib.Redis.from_url(url), prefix)
-    world.container.extras["login_throttle"] = LoginThrottle(keyed, ThrottlePolicy(5, 20, CAP), fake)
+    world.container.login_throttle = LoginThrottle(keyed, ThrottlePolicy(5, 20, CAP), fake)
     yield fake
-    world.container.extras.pop("login_throttle")
+    del world.container.login_throttle
     if keyed is not None:
         keyed.client.close()
 

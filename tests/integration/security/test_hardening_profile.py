@@ -19,7 +19,7 @@ from sqlalchemy import text
 from backend.adapters.chain.client import ChainClient
 from backend.api.app import create_app
 from backend.api.shopper_auth import issue_session
-from backend.bootstrap import bootstrap
+from backend.bootstrap import provision
 from backend.domain import preferences as prefs
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
@@ -90,7 +90,7 @@ def pg_and_sqlite_client(
 ) -> Iterator[TestClient]:
     use_template(db_url, sqlite_template)
     chain, contracts = shared_chain
-    container = bootstrap(make_settings(db_url, tmp_path), chain=chain, deploy=False)
+    container = provision(make_settings(db_url, tmp_path), chain=chain, with_contracts=False)
     container.contracts = contracts
     yield TestClient(create_app(container))
     container.close()

@@ -6,7 +6,6 @@ import io
 import zipfile
 
 from backend.adapters.orm.qr import QrCampaign
-from backend.services import qr as qr_service
 from backend.services.qr_export import QrExportCache, export_cache
 from tests.integration.security.conftest import World
 from tests.support.auth import create_brand, key_headers
@@ -49,7 +48,7 @@ def test_one_export_rendering_per_brand_at_a_time(world: World) -> None:
     busy, waiting = _campaign(world, headers), _campaign(world, headers)
     _, other_key = create_brand(world.client, "qr-export-other")
     other = _campaign(world, key_headers(other_key), codes=2)
-    ring = qr_service.container_keyring(world.container)
+    ring = world.container.qr_keyring
     with world.container.sessions() as session:
         held = session.get(QrCampaign, busy)
         assert held is not None

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
-from backend.bootstrap import Container
 from backend.config import Settings
 from backend.errors import ConfigurationError
 from backend.services.webhooks import WebhookDispatcher, _Job
@@ -94,7 +93,7 @@ def transport() -> LocalOnlyTransport:
 @pytest.fixture
 def dispatcher(transport: LocalOnlyTransport) -> Iterator[WebhookDispatcher]:
     settings = Settings(env="test", webhook_allow_private_urls=False, webhook_concurrency=1)  # type: ignore[arg-type]
-    d = WebhookDispatcher(cast(Container, SimpleNamespace(settings=settings)))
+    d = WebhookDispatcher(cast(sessionmaker[Session], None), settings)  # never touches the database here
     d.http.close()
     d.http = httpx.Client(transport=transport, timeout=d.timeout, follow_redirects=False)
     yield d

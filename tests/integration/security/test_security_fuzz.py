@@ -17,8 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 from backend.api.app import create_app
-from backend.bootstrap import bootstrap
-from backend.services.webhooks import dispatcher_for
+from backend.bootstrap import provision
 from tests.conftest import make_settings, wipe_postgres
 from tests.support.auth import admin_headers, create_brand
 
@@ -33,7 +32,7 @@ def fuzz_target(
     if request.param == "postgres":
         db_url = request.getfixturevalue("pg_url")
         wipe_postgres(db_url)
-    container = bootstrap(make_settings(db_url, tmp, rate_limit_per_ip=0))
+    container = provision(make_settings(db_url, tmp, rate_limit_per_ip=0))
     app = create_app(container)
     from fastapi.testclient import TestClient
 
@@ -41,7 +40,7 @@ def fuzz_target(
     headers = admin_headers(client)
     create_brand(client, "fuzz-a")  # brand 1 exists, so ids hit real rows sometimes
     yield app, headers
-    dispatcher_for(container).close()
+    container.webhook_dispatcher.close()
     container.close()
     if request.param == "postgres":
         wipe_postgres(db_url)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from backend.adapters.chain.client import ChainClient
 from backend.api.app import create_app
-from backend.bootstrap import Container, bootstrap
+from backend.bootstrap import Container, provision
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
 from tests.integration.shoppers.kit import SHOPPER_OVERRIDES, Shop
@@ -26,7 +26,7 @@ def container(
 ) -> Iterator[Container]:
     use_template(db_url, sqlite_template)
     chain, contracts = shared_chain
-    c = bootstrap(make_settings(db_url, tmp_path, **SHOPPER_OVERRIDES), chain=chain, deploy=False)
+    c = provision(make_settings(db_url, tmp_path, **SHOPPER_OVERRIDES), chain=chain, with_contracts=False)
     c.contracts = contracts
     yield c
     c.close()

@@ -12,9 +12,7 @@ from sqlalchemy import text
 
 from backend.bootstrap import Container
 from backend.domain.siwe_message import message_text
-from backend.services.minting.pipeline import build_pipeline
 from backend.services.minting.token_views import TokenViews
-from backend.services.redemptions import settlement
 from loyalty_client import LoyaltyClient
 from loyalty_client import Wallet as SdkWallet
 from tests.support.shop import TOKEN, Shop
@@ -58,11 +56,11 @@ class Wallet(SdkWallet):
 
 def relay_and_settle(container: Container, rounds: int = 10) -> None:
     """Run the relayer (dispatch + track) and the redemption settle step until nothing is left to do."""
-    pipeline = build_pipeline(container)
+    pipeline = container.pipeline
     for _ in range(rounds):
         pipeline.dispatch()
         pipeline.track()
-        done = settlement(container).settle()
+        done = container.redemption_settlement.settle()
         with container.engine.connect() as conn:
             open_ = conn.scalar(text("SELECT count(*) FROM redemptions WHERE status = 'pending'"))
         if not open_ and not done:

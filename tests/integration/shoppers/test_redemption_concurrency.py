@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow]
 
 def prepared(container: Container, wallet: Wallet, offer_id: int) -> tuple[str, str]:
     with container.uow() as uow:
-        r, data = redemption_service.prepare(container, uow.session, wallet.address, offer_id)
+        r, data = redemption_service.prepare(container.redemptions, uow.session, wallet.address, offer_id)
         uow.commit()
         return r.id, wallet.sign_typed(data)
 
@@ -34,7 +34,7 @@ def race(container: Container, claims: list[tuple[Wallet, str, str]]) -> Counter
     def submit(wallet: Wallet, rid: str, signature: str) -> None:
         start.wait()
         try:
-            redemption_service.submit(container, wallet.address, rid, signature)
+            redemption_service.submit(container.redemptions, wallet.address, rid, signature)
             outcome = "pending"
         except LoyaltyError as exc:
             outcome = exc.code

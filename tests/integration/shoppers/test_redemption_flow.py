@@ -39,13 +39,12 @@ def test_a_signed_claim_is_relayed_and_confirmed_with_a_code_and_qr(shop: Shop, 
 
 
 def test_balances_come_from_the_indexer_mirror_once_it_runs(shop: Shop, client: TestClient) -> None:
-    from indexer.service import index_once
 
     wallet = Wallet()
     shop.fund(wallet.address, 12)
     offer = shop.offer(cost="5")
     for _ in range(50):
-        if not index_once(shop.container):
+        if not shop.container.streamer.step():
             break
     seen = client.get("/v1/offers/available", params={"wallet": wallet.address}).json()
     mirrored = next(b for b in seen["balances"] if b["token"] == shop.token)
@@ -57,7 +56,7 @@ def test_balances_come_from_the_indexer_mirror_once_it_runs(shop: Shop, client: 
     lagging = client.get("/v1/offers/available", params={"wallet": wallet.address}).json()["balances"][0]
     assert lagging["spendable"] == str(7 * TOKEN)
     for _ in range(50):
-        if not index_once(shop.container):
+        if not shop.container.streamer.step():
             break
     caught_up = client.get("/v1/offers/available", params={"wallet": wallet.address}).json()["balances"][0]
     assert (caught_up["source"], caught_up["spendable"]) == ("mirror", str(7 * TOKEN))

@@ -20,7 +20,7 @@ def test_beat_schedules_every_step_and_each_task_is_registered() -> None:
 
 
 def test_beat_schedules_bulk_imports_and_the_task_is_registered() -> None:
-    import backend.worker.import_tasks  # noqa: F401 - registers the task
+    import backend.worker.tasks  # noqa: F401 - registers the tasks
 
     assert app.conf.beat_schedule["actions-imports"]["task"] == "loyalty.actions.imports"
     assert "loyalty.actions.imports" in app.tasks
