@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.domain.actions import ActionIn
 from backend.errors import LoyaltyError
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 
 ATTEMPTS = 3  # a request that lost a race is retried from scratch this many times in all
 Outcome = ActionResult | Exception  # a LoyaltyError becomes that request's problem response

@@ -33,7 +33,8 @@ from backend.adapters.orm.imports import ActionImport, ActionInboxItem
 from backend.domain.actions import ActionIn
 from backend.domain.rules_amounts import AmountOutOfRange, check_amount
 from backend.errors import InvalidInput, NotFound
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 from backend.services.ledger import bulk_insert, is_postgres, json_text, lock_for_writing
 
 log = logging.getLogger("loyalty.imports")

@@ -43,7 +43,8 @@ from backend.domain.rules_amounts import (
 )
 from backend.errors import Conflict, InvalidInput, LoyaltyError, NotFound
 from backend.services import promotions as promotion_service
-from backend.services.actions import IdempotencyConflict, record_action
+from backend.services.actions.errors import IdempotencyConflict
+from backend.services.actions.recorder import record_action
 from backend.services.brands import get_brand
 
 log = logging.getLogger("loyalty.qr")

@@ -18,7 +18,8 @@ from backend.domain.rules import NO_CREDIT_REASONS
 from backend.errors import Forbidden
 from backend.services import action_imports
 from backend.services.action_batcher import action_batcher
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 
 router = APIRouter(tags=["actions"])
 Writer = Annotated[Principal, Depends(require_scope("actions:write"))]
