@@ -197,7 +197,9 @@ class ActionFacts:
 
 
 @dataclass(frozen=True)
-class Credit:
+class EarnedCredit:
+    """What one promotion pays one wallet for an action (the rules engine's output)."""
+
     wallet: str
     amount: int  # token base units, > 0
     promotion_id: int
@@ -283,7 +285,7 @@ class Evaluator:
         self.promotions = sorted(promotions, key=lambda p: (-p.spec.priority, p.promotion_id))
         self.state = state
 
-    def evaluate(self, action: ActionFacts, reasons: list[NoCredit] | None = None) -> list[Credit]:
+    def evaluate(self, action: ActionFacts, reasons: list[NoCredit] | None = None) -> list[EarnedCredit]:
         """The action's credits (`AmountOutOfRange`, nothing counted, when one could not be minted); when there are
         none and `reasons` is given, why (appended to it)."""
         live = [
@@ -302,7 +304,7 @@ class Evaluator:
                         f" (promotion {promo.promotion_id}); one credit is at most"
                         f" {from_base_units(MAX_TOKEN_UNITS, promo.decimals)} tokens"
                     )
-        credits: list[Credit] = []
+        credits: list[EarnedCredit] = []
         for promo, lines in earned:
             granted = self._grant(promo, lines, action.at)
             credits += granted
@@ -410,14 +412,16 @@ class Evaluator:
                 tier_rule = rule
         return per_wallet, tier_rule
 
-    def _grant(self, promo: ActivePromotion, lines: list[tuple[str, int, list[str]]], at: datetime) -> list[Credit]:
+    def _grant(
+        self, promo: ActivePromotion, lines: list[tuple[str, int, list[str]]], at: datetime
+    ) -> list[EarnedCredit]:
         credits = []
         for wallet, earned, keys in lines:
             amount = self._clip(promo, wallet, earned, at)
             if amount > 0:
                 rule_id = f"p{promo.promotion_id}v{promo.version}:{'+'.join(keys)}"[:64]
                 credits.append(
-                    Credit(
+                    EarnedCredit(
                         wallet, amount, promo.promotion_id, promo.version, rule_id, promo.chain_id, promo.token_address
                     )
                 )
@@ -442,7 +446,7 @@ class Evaluator:
                 usage[(pid, wallet, period)] = usage.get((pid, wallet, period), 0) + amount
         return amount
 
-    def _remember(self, action: ActionFacts, credits: list[Credit]) -> None:
+    def _remember(self, action: ActionFacts, credits: list[EarnedCredit]) -> None:
         if action.type == "purchase":
             self.state.wallet(action.wallet).has_purchased = True
         if action.type == "referral" and action.referrer and action.referrer != action.wallet:

@@ -14,9 +14,9 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.races import retry_on_race
 from backend.domain.actions import ActionIn
 from backend.errors import LoyaltyError
 from backend.services.actions.recorder import record_actions
@@ -100,20 +100,16 @@ class ActionBatcher:
         return outcomes  # type: ignore[return-value]
 
     def _write_alone(self, item: _Queued) -> Outcome:
-        for attempt in range(ATTEMPTS):
+        def once() -> Outcome:
             with self.sessions() as session:
                 try:
                     (result,) = record_actions(session, item.brand_id, [item.action])
                     session.commit()
-                except (IntegrityError, OperationalError):
-                    session.rollback()
-                    if attempt == ATTEMPTS - 1:
-                        raise
-                    continue
                 except LoyaltyError as exc:
                     return exc
             return result.error if isinstance(result, ActionError) else result
-        raise AssertionError("unreachable")
+
+        return retry_on_race(once, ATTEMPTS)
 
 
 def action_batcher(extras: dict[str, object], sessions: sessionmaker[Session]) -> ActionBatcher:

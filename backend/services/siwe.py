@@ -28,6 +28,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.shoppers import SiweNonce
 from backend.domain.addresses import parse_address
 from backend.domain.siwe_message import NotASiweMessage, SiweFields, read_fields
+from backend.domain.timestamps import as_utc
 from backend.errors import InvalidInput, Unauthorized
 
 CLOCK_SKEW = timedelta(seconds=60)  # a wallet's clock may run this far ahead of ours (`Issued At`)
@@ -119,10 +120,6 @@ def _siwe_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def issue_nonce(session: Session, ttl_s: int) -> SiweNonce:
     """A fresh alphanumeric nonce (EIP-4361 wants ≥ 8 characters; this has 96 bits)."""
     now = utcnow()
@@ -209,14 +206,14 @@ def verify(
     `admit(wallet)` runs once the signature is proven the wallet's and its nonce is fresh, before the nonce burns
     (the per-wallet rate limit: neither someone else's signatures nor a replayed message use up a wallet's sign-ins).
     """
-    now = _utc(now or utcnow())
+    now = as_utc(now or utcnow())
     fields = precheck(message, domain=domain, chain_id=chain_id, now=now)
     row = session.get(SiweNonce, fields.nonce)
     if row is None:
         raise SiweNonceUnknown("ask POST /v1/auth/siwe/nonce for a nonce first")
     if row.used_at is not None:
         raise SiweNonceUsed("this nonce was already used to sign in; ask for a new one")
-    if _utc(row.expires_at) <= now:
+    if as_utc(row.expires_at) <= now:
         raise SiweExpired("the nonce expired; ask for a new one")
     parsed = check_signature(message, signature, now=now)
     wallet = to_checksum_address(parsed.address)

@@ -21,6 +21,7 @@ from backend.api.auth import (
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.strict_types import PathId, RfcDateTime, StrictInt, one_of
 from backend.domain.addresses import Address
+from backend.domain.timestamps import as_utc
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
 from backend.services import qr_campaigns, qr_rendering, rate_limit
@@ -94,10 +95,6 @@ class ClaimOut(BaseModel):
     claimed_at: datetime
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _out(c: QrCampaign) -> CampaignOut:
     return CampaignOut(
         id=c.id,
@@ -106,13 +103,13 @@ def _out(c: QrCampaign) -> CampaignOut:
         promotion_id=c.promotion_id,
         reward_amount=None if c.reward_amount is None else str(c.reward_amount),
         token_address=c.token_address,
-        starts_at=_utc(c.starts_at),
-        ends_at=_utc(c.ends_at),
+        starts_at=as_utc(c.starts_at),
+        ends_at=as_utc(c.ends_at),
         max_claims=c.max_claims,
         codes=c.code_count,
         claims=c.claims_count,
         state=c.state,
-        created_at=_utc(c.created_at),
+        created_at=as_utc(c.created_at),
     )
 
 
@@ -136,8 +133,8 @@ def create_campaign(
     spec = qr_campaigns.CampaignSpec(
         name=body.name,
         codes=body.codes,
-        starts_at=_utc(body.starts_at or now),
-        ends_at=_utc(body.ends_at),
+        starts_at=as_utc(body.starts_at or now),
+        ends_at=as_utc(body.ends_at),
         max_claims=body.max_claims,
         promotion_id=body.promotion_id,
         reward_amount=None if body.reward_amount is None else int(body.reward_amount),
@@ -281,7 +278,7 @@ def list_claims(
             wallet=c.wallet,
             action_id=c.action_id,
             amount=None if c.amount is None else str(c.amount),
-            claimed_at=_utc(c.claimed_at),
+            claimed_at=as_utc(c.claimed_at),
         )
         for c in qr_campaigns.list_claims(session, campaign_id, limit=limit, offset=offset)
     ]

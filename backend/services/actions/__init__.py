@@ -7,7 +7,7 @@ commit — the caller owns the unit of work):
         # raises LoyaltyError subclasses (IdempotencyConflict 409, SelfReferral 422, UnknownOrder 404, ...)
     record_actions(session, brand_id: int, actions: list[ActionIn], *, now=None) -> list[ActionResult | ActionError]
         # one result per input, in order; business errors are per item, the rest is recorded
-    preview_action(session, brand_id, promotion_id, action, *, now=None) -> list[Credit]   # writes nothing
+    preview_action(session, brand_id, promotion_id, action, *, now=None) -> list[EarnedCredit]   # writes nothing
 
 Modules: `recorder` (the calls above, idempotency, one bulk write), `state` (what the rules need about the
 wallets), `budgets` (promotion budgets), `rows` (the rows written), `refunds`, `preview`, `errors`, `results`.

@@ -13,7 +13,7 @@ from sqlalchemy import Numeric, Table, literal, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.earning import Promotion
-from backend.domain.rules import ActivePromotion, Credit, EvaluatorState, NoCredit
+from backend.domain.rules import ActivePromotion, EarnedCredit, EvaluatorState, NoCredit
 from backend.errors import Conflict
 from backend.services.actions.state import PendingAction
 from backend.services.events import note_budget_spend
@@ -80,7 +80,7 @@ def apply_budgets(
                     if keep == 0:
                         item.reasons.append(NoCredit("budget-exhausted", pid))
                         continue
-                    credit = Credit(**{**credit.__dict__, "amount": keep})
+                    credit = EarnedCredit(**{**credit.__dict__, "amount": keep})
                 trimmed.append(credit)
             item.credits = trimmed
         kept = sum(c.amount for item in pending for c in item.credits if c.promotion_id == pid)
@@ -90,7 +90,7 @@ def apply_budgets(
     note_budget_spend(session, brand_id, spends)  # promotion.budget_low event at 90 %
 
 
-def _forget(state: EvaluatorState, credit: Credit, amount: int) -> None:
+def _forget(state: EvaluatorState, credit: EarnedCredit, amount: int) -> None:
     """Undo the usage and lifetime the evaluator counted for credit that the budget took away."""
     if amount <= 0:
         return

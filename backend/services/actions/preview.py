@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
 from backend.domain.actions import ActionIn
-from backend.domain.rules import Credit, Evaluator
+from backend.domain.rules import EarnedCredit, Evaluator
 from backend.services.actions.errors import UnknownPromotion
 from backend.services.actions.state import facts, load_state
 from backend.services.promotions import promotion_cache
@@ -16,7 +16,7 @@ from backend.services.promotions import promotion_cache
 
 def preview_action(
     session: Session, brand_id: int, promotion_id: int, action: ActionIn, *, now: datetime | None = None
-) -> list[Credit]:
+) -> list[EarnedCredit]:
     """What `action` would earn from one promotion right now; reads only."""
     now = now or utcnow()
     promotions = [p for p in promotion_cache.get(session, brand_id) if p.promotion_id == promotion_id]

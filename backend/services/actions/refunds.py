@@ -24,7 +24,7 @@ from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.minting import CreditOutbox
 from backend.domain.actions import ActionIn
 from backend.domain.ledger import CREDIT, DEBT, REVERSAL, clawback, split_refund
-from backend.domain.rules import Credit
+from backend.domain.rules import EarnedCredit
 from backend.errors import InvalidInput
 from backend.services.actions.errors import RefundExceedsPurchase, UnknownOrder
 from backend.services.actions.results import ActionResult
@@ -133,8 +133,8 @@ def _cancel_pending(session: Session, now: datetime, rows: list[CreditOutbox]) -
     return None
 
 
-def _as_credit(entry: LedgerEntry) -> Credit:
-    return Credit(
+def _as_credit(entry: LedgerEntry) -> EarnedCredit:
+    return EarnedCredit(
         entry.wallet,
         entry.amount,
         entry.promotion_id or 0,

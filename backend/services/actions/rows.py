@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.minting import CreditOutbox
 from backend.domain.actions import ActionIn
-from backend.domain.rules import Credit
+from backend.domain.rules import EarnedCredit
 from backend.services.ledger import allocate_ids, is_postgres
 from backend.services.write_batch import WriteBatch
 
@@ -46,7 +46,7 @@ class RowBuilder:
             "created_at": self.now,
         }
 
-    def outbox(self, action_id: str, credit: Credit, amount: int) -> dict[str, Any]:
+    def outbox(self, action_id: str, credit: EarnedCredit, amount: int) -> dict[str, Any]:
         return {
             "chain_id": credit.chain_id,
             "token_address": credit.token_address,

@@ -15,7 +15,7 @@ from backend.domain.actions import ActionIn
 from backend.domain.rules import (
     ActionFacts,
     ActivePromotion,
-    Credit,
+    EarnedCredit,
     EvaluatorState,
     NoCredit,
     TierMultiplierRule,
@@ -59,7 +59,7 @@ class PendingAction:
     action: ActionIn
     body_hash: str
     public_id: str
-    credits: list[Credit]
+    credits: list[EarnedCredit]
     reasons: list[NoCredit]  # why nothing was earned (only when `credits` is empty)
 
 
