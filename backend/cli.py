@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import typer
 
 from backend.config import Settings
+from backend.logs import configure_logging
 
 app = typer.Typer(
     help="Loyalty-token backend: ledger, batched minting, chain indexer. Configure with LOYALTY_* env vars.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 @app.command()
@@ -35,7 +29,7 @@ def up(
     from backend.demo.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError, refuse_taken_port
     from backend.runner import EmbeddedRunner, background_tasks
 
-    _logging()
+    configure_logging()
     database = EmbeddedDatabase.configured()
     settings = Settings(database_url=database.url, rpc_urls="eth-tester://")
     if port:
@@ -84,7 +78,7 @@ def serve(workers: int = typer.Option(1, help="uvicorn worker processes")) -> No
 
     from backend.config import get_settings
 
-    _logging()
+    configure_logging()
     settings = get_settings()
     uvicorn.run("backend.api.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers)
 
@@ -96,7 +90,7 @@ def migrate() -> None:
     from backend.adapters.db import migrate as run_migrations
     from backend.config import get_settings
 
-    _logging()
+    configure_logging()
     engine = make_engine(get_settings().database_url)
     run_migrations(engine)
     typer.echo("database schema is up to date")
@@ -107,7 +101,7 @@ def deploy() -> None:
     """Deploy (or verify) the factory and coalition token on the configured chain and record the addresses."""
     from backend.bootstrap import bootstrap
 
-    _logging()
+    configure_logging()
     container = bootstrap()
     assert container.contracts is not None
     typer.echo(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -22,10 +21,8 @@ from backend.errors import ChainUnavailable
 from indexer.errors import FetchFailed, ReorgBeyondDepth
 from indexer.fetch.blocks import HeaderFetcher
 from indexer.fetch.rpc import transport_for
-from indexer.reconcile import reconcile
 from indexer.service import build_streamer
 from indexer.store import open_store
-from indexer.store.base import Batch
 from indexer.streamer import StreamerStats
 
 # The mirror store talks to the driver directly, so its errors are the driver's; bootstrap's are SQLAlchemy's.
@@ -35,21 +32,6 @@ NODE_ERRORS = (ChainUnavailable, FetchFailed, Web3RPCError)
 
 log = logging.getLogger("loyalty.indexer")
 EXIT_REORG_BEYOND_DEPTH = 3
-EXIT_DIFFERENCES = 1
-# NOTE: crash tests only — SIGKILL this process on the N-th batch after its rows are written, before COMMIT.
-KILL_BEFORE_COMMIT_ENV = "LOYALTY_INDEXER_TEST_KILL_BEFORE_COMMIT"
-
-
-def _kill_hook(n: int) -> Any:
-    seen = {"batches": 0}
-
-    def hook(batch: Batch) -> None:
-        if batch.events:
-            seen["batches"] += 1
-            if seen["batches"] >= n:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
 
 
 def _close_quietly(streamer: Any) -> None:
@@ -78,8 +60,6 @@ def _rebuild(container: Container, stop: threading.Event) -> Any:
 def run(container: Container, *, until_caught_up: bool = False, progress_s: float = 5.0) -> int:
     """Backfill then tail until SIGINT/SIGTERM; exit code 3 when a reorg goes deeper than the kept window."""
     streamer = build_streamer(container)
-    if os.environ.get(KILL_BEFORE_COMMIT_ENV):
-        streamer.store.on_before_commit = _kill_hook(int(os.environ[KILL_BEFORE_COMMIT_ENV]))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -134,17 +114,6 @@ def run(container: Container, *, until_caught_up: bool = False, progress_s: floa
         _close_quietly(streamer)
     log.info("indexer stopped at block %d (%d events this run)", streamer.stats.cursor, streamer.stats.events)
     return 0
-
-
-def reconcile_report(container: Container, sample: int | None = None) -> tuple[int, dict[str, Any]]:
-    store = open_store(container.engine)
-    transport = transport_for(container.chain)
-    try:
-        report = reconcile(transport, store, container.chain.chain_id, sample=sample)
-    finally:
-        store.close()
-        transport.close()
-    return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()
 
 
 def status(container: Container) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backend.bootstrap import Container
-from indexer.cli import EXIT_REORG_BEYOND_DEPTH, KILL_BEFORE_COMMIT_ENV
+from indexer.cli import EXIT_REORG_BEYOND_DEPTH
 from tests.integration.indexer.conftest import (
     REPO,
     batch_mint,
@@ -24,6 +24,7 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
+from tests.integration.indexer.kill_before_commit import KILL_BEFORE_COMMIT_ENV
 from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]

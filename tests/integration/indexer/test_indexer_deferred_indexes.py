@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from backend.bootstrap import Container
-from indexer.cli import KILL_BEFORE_COMMIT_ENV
 from indexer.service import build_streamer
 from indexer.store import open_store
 from indexer.store.base import MirrorStore
@@ -24,6 +23,7 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
+from tests.integration.indexer.kill_before_commit import KILL_BEFORE_COMMIT_ENV
 from tests.support.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
