@@ -12,7 +12,7 @@ from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.qr import QrCampaign, QrClaim
 from backend.domain import qr as codec
 from backend.domain.addresses import parse_address
-from backend.domain.rules import FixedRule, PromotionSpec
+from backend.domain.promotion_spec import FixedRule, PromotionSpec
 from backend.domain.rules_amounts import (
     MAX_DECIMALS,
     MAX_WHOLE_DIGITS,

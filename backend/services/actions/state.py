@@ -12,15 +12,8 @@ from sqlalchemy.orm import Session
 
 from backend.adapters.orm.earning import Brand, BrandWallet, Promotion, PromotionUsage
 from backend.domain.actions import ActionIn
-from backend.domain.rules import (
-    ActionFacts,
-    ActivePromotion,
-    EarnedCredit,
-    EvaluatorState,
-    NoCredit,
-    TierMultiplierRule,
-    WalletState,
-)
+from backend.domain.promotion_spec import TierMultiplierRule
+from backend.domain.rules import ActionFacts, ActivePromotion, EarnedCredit, EvaluatorState, NoCredit, WalletState
 from backend.errors import NotFound
 from backend.services import tiers as tier_service
 from backend.services.ledger import ensure_and_lock, matching

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from backend.adapters.orm.qr import QrClaim
 from backend.bootstrap import Container
 from backend.domain import qr as codec
-from backend.domain.rules import FixedRule, PromotionSpec
+from backend.domain.promotion_spec import FixedRule, PromotionSpec
 from backend.errors import InvalidInput, NotFound
 from backend.services import qr as qr_service
 from backend.services import qr_campaigns, qr_errors, qr_rendering
