@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import typer
 
 from backend.config import Settings
+from backend.logs import configure_logging
 
 app = typer.Typer(
     help="Loyalty-token backend: ledger, batched minting, chain indexer. Configure with LOYALTY_* env vars.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 @app.command()
@@ -35,7 +29,7 @@ def up(
     from backend.demo.embedded_db import EmbeddedDatabase, EmbeddedDatabaseError, refuse_taken_port
     from backend.runner import EmbeddedRunner, background_tasks
 
-    _logging()
+    configure_logging()
     database = EmbeddedDatabase.configured()
     settings = Settings(database_url=database.url, rpc_urls="eth-tester://")
     if port:
@@ -85,7 +79,7 @@ def serve(workers: int = typer.Option(1, help="uvicorn worker processes")) -> No
 
     from backend.config import get_settings
 
-    _logging()
+    configure_logging()
     settings = get_settings()
     uvicorn.run("backend.api.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers)
 
@@ -98,7 +92,7 @@ def migrate() -> None:
     from backend.bootstrap import migrate as run_migrations
     from backend.config import get_settings
 
-    _logging()
+    configure_logging()
     settings = get_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -115,7 +109,7 @@ def deploy() -> None:
     from backend.bootstrap import bootstrap, require_schema
     from backend.bootstrap import deploy as deploy_contracts
 
-    _logging()
+    configure_logging()
     container = bootstrap()
     try:
         require_schema(container)

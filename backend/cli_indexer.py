@@ -51,10 +51,11 @@ def reconcile(
     from rich.table import Table
 
     from indexer import cli
+    from indexer.reconcile import reconcile_report
 
     container = _container()
     try:
-        code, report = cli.reconcile_report(container.engine, container.chain, sample)
+        code, report = reconcile_report(container.engine, container.chain, sample)
     finally:
         container.close()
     if not as_json:

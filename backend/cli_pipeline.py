@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from backend.logs import configure_logging
+
 pipeline_app = typer.Typer(help="Minting pipeline: aggregate, build, dispatch, track, settle.", no_args_is_help=True)
 STEP_NAMES = ("aggregate", "build", "dispatch", "track", "settle", "all")
 
@@ -19,11 +21,10 @@ def step(
 ) -> None:
     """Run one pipeline step against the configured database and chain, print what it did."""
     from backend.bootstrap import ready
-    from backend.cli import _logging
 
     if name not in STEP_NAMES:
         raise typer.BadParameter(f"one of {', '.join(STEP_NAMES)}")
-    _logging()
+    configure_logging()
     container = ready(contracts=False)
     try:
         pipeline = container.pipeline

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -24,9 +23,7 @@ from backend.errors import ChainUnavailable
 from indexer.errors import FetchFailed, ReorgBeyondDepth
 from indexer.fetch.blocks import HeaderFetcher
 from indexer.fetch.rpc import transport_for
-from indexer.reconcile import reconcile
 from indexer.store import open_store
-from indexer.store.base import Batch
 from indexer.streamer import Streamer, StreamerStats
 
 # The mirror store talks to the driver directly, so its errors are the driver's; the engine's are SQLAlchemy's.
@@ -36,21 +33,6 @@ NODE_ERRORS = (ChainUnavailable, FetchFailed, Web3RPCError)
 
 log = logging.getLogger("loyalty.indexer")
 EXIT_REORG_BEYOND_DEPTH = 3
-EXIT_DIFFERENCES = 1
-# NOTE: crash tests only — SIGKILL this process on the N-th batch after its rows are written, before COMMIT.
-KILL_BEFORE_COMMIT_ENV = "LOYALTY_INDEXER_TEST_KILL_BEFORE_COMMIT"
-
-
-def _kill_hook(n: int) -> Any:
-    seen = {"batches": 0}
-
-    def hook(batch: Batch) -> None:
-        if batch.events:
-            seen["batches"] += 1
-            if seen["batches"] >= n:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
 
 
 def _close_quietly(streamer: Any) -> None:
@@ -81,8 +63,6 @@ def run(build: Callable[[], Streamer], poll: float, *, until_caught_up: bool = F
 
     `build` makes a streamer (again after a lost database connection); `poll` is the idle wait in seconds."""
     streamer = build()
-    if os.environ.get(KILL_BEFORE_COMMIT_ENV):
-        streamer.store.on_before_commit = _kill_hook(int(os.environ[KILL_BEFORE_COMMIT_ENV]))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -136,17 +116,6 @@ def run(build: Callable[[], Streamer], poll: float, *, until_caught_up: bool = F
         _close_quietly(streamer)
     log.info("indexer stopped at block %d (%d events this run)", streamer.stats.cursor, streamer.stats.events)
     return 0
-
-
-def reconcile_report(engine: Engine, chain: ChainClient, sample: int | None = None) -> tuple[int, dict[str, Any]]:
-    store = open_store(engine)
-    transport = transport_for(chain)
-    try:
-        report = reconcile(transport, store, chain.chain_id, sample=sample)
-    finally:
-        store.close()
-        transport.close()
-    return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()
 
 
 def status(engine: Engine, chain: ChainClient) -> dict[str, Any]:

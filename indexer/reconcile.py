@@ -12,13 +12,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eth_utils import to_checksum_address
+from sqlalchemy import Engine
 
-from indexer.fetch.rpc import RetryPolicy, Transport, batch_strict
+from backend.adapters.chain.client import ChainClient
+from indexer.fetch.rpc import RetryPolicy, Transport, batch_strict, transport_for
+from indexer.store import open_store
 from indexer.store.base import MirrorStore
 
 BALANCE_OF = "0x70a08231"
 TOTAL_SUPPLY = "0x18160ddd"
 CALL_BATCH = 500
+EXIT_DIFFERENCES = 1  # `loyalty indexer reconcile` exit code when the mirror and the chain differ
 
 
 @dataclass(frozen=True)
@@ -105,3 +109,15 @@ def reconcile(
                 Difference("supply-stats", to_checksum_address(token), None, from_stats.get(token, 0), on_chain)
             )
     return report
+
+
+def reconcile_report(engine: Engine, chain: ChainClient, sample: int | None = None) -> tuple[int, dict[str, Any]]:
+    """Reconcile the mirror in `engine` with `chain`: (exit code, the report as JSON-able data)."""
+    store = open_store(engine)
+    transport = transport_for(chain)
+    try:
+        report = reconcile(transport, store, chain.chain_id, sample=sample)
+    finally:
+        store.close()
+        transport.close()
+    return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()

@@ -1,7 +1,9 @@
 """Read what the audit needs from any JSON-RPC node: logs in adaptive ranges, `eth_call` at one fixed block.
 
 NOTE: the auditor deliberately shares no code with the indexer or the chain adapter (and needs no database and no
-web3 provider stack): an independent reader is what makes "the mirror equals the chain" a real check.
+web3 provider stack): an independent reader is what makes "the mirror equals the chain" a real check. The relayer
+and the indexer share one JSON-RPC client (`indexer.fetch.rpc`); a bug there could show the mirror what it expects
+to see, so the verification reads the chain through code of its own.
 Everything is read at one block (`to_block`) so that logs, `totalSupply()` and `batchManifestRoot()` agree.
 """
 

@@ -4,7 +4,7 @@
    `batchManifestRoot(batchId)`), with per-wallet sums equal to the transaction's mints;
 2. no batch id twice (manifests or chain), no credit (action, rule, wallet, token) in two batches or twice in one;
 3. per token, Σ mints − Σ burns == totalSupply() (when the range covers the token's whole life);
-4. optionally, the indexer mirror equals the chain (transfers by (tx_hash, log_index), balances);
+4. optionally, the indexer mirror equals the chain (transfers by (tx_hash, log_index), balances; `mirror_check`);
 5. no manifest without its batch on chain.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from backend.audit.manifest_file import ManifestEntry, ManifestFile
+from backend.audit.mirror_check import MirrorCheck
 from backend.audit.records import (
     BatchMintedLog,
     ChainSnapshot,
@@ -370,87 +371,6 @@ class Verifier:
             path=str(mf.path),
         )
 
-    # -- the indexer mirror ----------------------------------------------------------------------------------
-    def check_mirror(self, mirror: MirrorSnapshot) -> None:
-        if mirror.cursor_block is None:
-            self.add("mirror-not-indexed", "the mirror database has no indexer cursor for this chain")
-            return
-        limit = min(mirror.cursor_block, self.chain.to_block)
-        self.result.mirror_checked_to = limit
-        lo = self.chain.from_block
-        chain_transfers = {
-            (t.tx_hash, t.log_index): t
-            for token in self.chain.tokens.values()
-            for t in token.transfers
-            if t.block_number <= limit
-        }
-        tokens = set(self.chain.tokens)
-        mirrored = {k: t for k, t in mirror.transfers.items() if lo <= t.block_number <= limit and t.token in tokens}
-        for key in sorted(chain_transfers.keys() - mirrored.keys()):
-            t = chain_transfers[key]
-            self.add(
-                "mirror-transfer-missing",
-                f"transfer {key[0]}#{key[1]} ({t.value} to {_cs(t.to_addr)}) is on chain, not in the mirror",
-                token=_cs(t.token),
-                tx_hash=key[0],
-                details={"log_index": key[1], "block_number": t.block_number},
-            )
-        for key in sorted(mirrored.keys() - chain_transfers.keys()):
-            t = mirrored[key]
-            self.add(
-                "mirror-transfer-extra",
-                f"the mirror holds transfer {key[0]}#{key[1]} (block {t.block_number}) that the chain does not",
-                token=_cs(t.token),
-                tx_hash=key[0],
-                details={"log_index": key[1], "block_number": t.block_number},
-            )
-        for key in sorted(chain_transfers.keys() & mirrored.keys()):
-            a, b = chain_transfers[key], mirrored[key]
-            if (a.token, a.block_number, a.from_addr, a.to_addr, a.value) != (
-                b.token,
-                b.block_number,
-                b.from_addr,
-                b.to_addr,
-                b.value,
-            ):
-                self.add(
-                    "mirror-transfer-mismatch",
-                    f"transfer {key[0]}#{key[1]} differs: chain {a.from_addr}→{a.to_addr} {a.value} @"
-                    f"{a.block_number}, mirror {b.from_addr}→{b.to_addr} {b.value} @{b.block_number}",
-                    token=_cs(a.token),
-                    tx_hash=key[0],
-                    details={"log_index": key[1]},
-                )
-        if mirror.cursor_block > self.chain.to_block:
-            self.result.notes.append("the mirror is ahead of the audited block; balances not compared")
-            return
-        if not all(t.complete for t in self.chain.tokens.values()):
-            self.result.notes.append("the audited range starts after a token's creation; balances not compared")
-            return
-        self.compare_balances(chain_transfers.values(), mirror.balances)
-        if limit < self.chain.to_block:
-            self.result.notes.append(f"the mirror was compared up to its cursor, block {limit}")
-
-    def compare_balances(self, transfers: Iterable[TransferLog], mirrored: dict[tuple[str, str], int]) -> None:
-        expected: dict[tuple[str, str], int] = defaultdict(int)
-        for t in transfers:
-            if not t.is_mint:
-                expected[(t.token, t.from_addr)] -= t.value
-            if not t.is_burn:
-                expected[(t.token, t.to_addr)] += t.value
-        tokens = set(self.chain.tokens)
-        mirrored = {k: v for k, v in mirrored.items() if k[0] in tokens}
-        for key in sorted(expected.keys() | mirrored.keys()):
-            want, have = expected.get(key, 0), mirrored.get(key, 0)
-            if want != have:
-                self.add(
-                    "mirror-balance-mismatch",
-                    f"{_cs(key[1])} holds {want} on chain, the mirror says {have}",
-                    token=_cs(key[0]),
-                    wallet=_cs(key[1]),
-                    details={"on_chain": str(want), "mirror": str(have)},
-                )
-
 
 def verify(
     chain: ChainSnapshot,
@@ -470,5 +390,7 @@ def verify(
     for address in sorted(chain.tokens):
         v.check_token(chain.tokens[address], per_token.get(address, []))
     if mirror is not None:
-        v.check_mirror(mirror)
+        check = MirrorCheck(chain, v.add, v.result.notes)
+        check.run(mirror)
+        v.result.mirror_checked_to = check.checked_to
     return v.result

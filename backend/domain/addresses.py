@@ -14,20 +14,8 @@ from typing import Annotated
 from pydantic import AfterValidator, StrictStr, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from backend.domain.hashing import keccak
 from backend.errors import InvalidInput
-
-try:  # NOTE: safe-pysha3 (an eth-hash dependency) hashes ~7x faster than eth-hash's default backend
-    from sha3 import keccak_256
-
-    def _keccak_hex(data: bytes) -> str:
-        return str(keccak_256(data).hexdigest())
-
-except ImportError:  # pragma: no cover - the pure fallback
-    from eth_utils import keccak
-
-    def _keccak_hex(data: bytes) -> str:
-        return keccak(data).hex()
-
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -48,7 +36,7 @@ class InvalidAddressChecksum(InvalidAddress):
 def to_checksum(hex40: str) -> str:
     """The EIP-55 form of 40 hex digits (any case)."""
     body = hex40.lower()
-    digest = _keccak_hex(body.encode("ascii"))
+    digest = keccak(body.encode("ascii")).hex()
     return "0x" + "".join(c.upper() if d in "89abcdef" else c for c, d in zip(body, digest, strict=False))
 
 

@@ -43,7 +43,7 @@ class GasModel:
 
 
 @dataclass(frozen=True)
-class Credit:
+class OutboxCredit:
     """A pending credit as the aggregator sees it (one `credit_outbox` row)."""
 
     id: int
@@ -60,7 +60,7 @@ class TransferLine:
 
     wallet: str
     amount: int = 0
-    credits: list[Credit] = field(default_factory=list)
+    credits: list[OutboxCredit] = field(default_factory=list)
 
     @property
     def oldest(self) -> datetime:
@@ -73,7 +73,7 @@ class TransferLine:
         return [ManifestLine(c.action_id, c.wallet, c.amount, c.rule_id, c.id) for c in self.credits]
 
 
-def unmintable(credit: Credit) -> str | None:
+def unmintable(credit: OutboxCredit) -> str | None:
     """Why this credit can never be part of a `batchMint` (None: it can); such a credit is held, not retried."""
     if not 0 < credit.amount <= MAX_ENTRY_AMOUNT:
         return "its amount is outside what one mint can carry (1 to 2^96-1 base units)"
@@ -85,7 +85,7 @@ def unmintable(credit: Credit) -> str | None:
     return None
 
 
-def aggregate(credits: Iterable[Credit]) -> list[TransferLine]:
+def aggregate(credits: Iterable[OutboxCredit]) -> list[TransferLine]:
     """Collapse credits per wallet (summed), oldest line first; a sum that would pass 2^96-1 opens a new line."""
     open_lines: dict[str, TransferLine] = {}
     lines: list[TransferLine] = []
@@ -119,7 +119,7 @@ class BatchPlan:
     full: bool  # lines were left out: the batch is as large as gas or the recipient bound allow
 
     @property
-    def credits(self) -> list[Credit]:
+    def credits(self) -> list[OutboxCredit]:
         return [c for line in self.lines for c in line.credits]
 
 

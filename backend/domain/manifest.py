@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
-from backend.domain.merkle import MerkleTree, keccak
+from backend.domain.hashing import keccak
+from backend.domain.merkle import MerkleTree
 from backend.domain.rules_amounts import MAX_TOKEN_UNITS
 
 MAX_ENTRY_AMOUNT = MAX_TOKEN_UNITS  # batchMint packs each amount into 96 bits

@@ -10,14 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-try:  # NOTE: safe-pysha3 hashes ~5x faster than eth-hash's pycryptodome backend; manifests hash every action twice
-    from sha3 import keccak_256 as _keccak_256
-
-    def keccak(data: bytes) -> bytes:
-        return bytes(_keccak_256(data).digest())
-
-except ImportError:  # pragma: no cover - same result, slower
-    from eth_utils import keccak  # type: ignore[assignment]
+from backend.domain.hashing import keccak
 
 ZERO32 = b"\x00" * 32
 

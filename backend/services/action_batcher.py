@@ -14,12 +14,13 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.adapters.races import retry_on_race
 from backend.domain.actions import ActionIn
 from backend.errors import LoyaltyError
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 
 ATTEMPTS = 3  # a request that lost a race is retried from scratch this many times in all
 Outcome = ActionResult | Exception  # a LoyaltyError becomes that request's problem response
@@ -99,17 +100,13 @@ class ActionBatcher:
         return outcomes  # type: ignore[return-value]
 
     def _write_alone(self, item: _Queued) -> Outcome:
-        for attempt in range(ATTEMPTS):
+        def once() -> Outcome:
             with self.sessions() as session:
                 try:
                     (result,) = record_actions(session, item.brand_id, [item.action])
                     session.commit()
-                except (IntegrityError, OperationalError):
-                    session.rollback()
-                    if attempt == ATTEMPTS - 1:
-                        raise
-                    continue
                 except LoyaltyError as exc:
                     return exc
             return result.error if isinstance(result, ActionError) else result
-        raise AssertionError("unreachable")
+
+        return retry_on_race(once, ATTEMPTS)

@@ -24,16 +24,17 @@ from typing import Any
 from prometheus_client import Gauge
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, exists, func, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
+from backend.adapters.races import RACE_ERRORS, retry_on_race
 from backend.domain.actions import ActionIn
 from backend.domain.rules_amounts import AmountOutOfRange, check_amount
 from backend.errors import InvalidInput, NotFound
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 from backend.services.ledger import bulk_insert, is_postgres, json_text, lock_for_writing
 
 log = logging.getLogger("loyalty.imports")
@@ -175,7 +176,7 @@ def process_next(sessions: sessionmaker[Session], chunk: int = CHUNK) -> bool:
             _record(session, imported, items)
             session.commit()
             return True
-        except (IntegrityError, OperationalError):
+        except RACE_ERRORS:
             # NOTE: a race with another request on a key or an order, a deadlock, SQLite busy: the chunk is
             # rolled back as a whole; each action is then recorded alone, exactly as if sent one by one.
             session.rollback()
@@ -265,7 +266,7 @@ def _record(session: Session, imported: ActionImport, items: list[_Item]) -> Non
 
 
 def _record_alone(sessions: sessionmaker[Session], import_id: int, item: _Item) -> None:
-    for attempt in range(ATTEMPTS):
+    def once() -> None:
         with sessions() as session:
             lock_for_writing(session)
             query = select(ActionImport).where(ActionImport.id == import_id)
@@ -275,14 +276,11 @@ def _record_alone(sessions: sessionmaker[Session], import_id: int, item: _Item) 
             still_open = session.scalar(select(INBOX.c.status.is_(None)).where(INBOX.c.id == item.id))
             if imported is None or not still_open:
                 return
-            try:
-                _record(session, imported, [item])
-                session.commit()
-                return
-            except (IntegrityError, OperationalError):
-                session.rollback()
-                if attempt == ATTEMPTS - 1:
-                    raise  # the task fails; the action stays queued and the next run retries it
+            _record(session, imported, [item])
+            session.commit()
+
+    # NOTE: after the last lost race the task fails; the action stays queued and the next run retries it
+    retry_on_race(once, ATTEMPTS)
 
 
 def _store(session: Session, ids: list[int], outcomes: list[Outcome]) -> None:

@@ -19,6 +19,7 @@ from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.notifications import PlatformEvent
 from backend.config import Settings
+from backend.domain.timestamps import as_utc
 from backend.services.ledger import is_postgres
 
 BATCHES = 60
@@ -27,14 +28,8 @@ SERIES = 100
 NAIVE_MINT_GAS_FRESH = 51_000  # one OpenZeppelin `mint` tx per action, fresh holder (BRIEF, measured on anvil)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
-    v = _utc(value)
+    v = as_utc(value)
     return v.isoformat() if v else None
 
 
@@ -72,7 +67,7 @@ def _queue(session: Session, brand_id: int | None) -> dict[str, Any]:
             "token": c.token_address,
             "amount": str(c.amount),
             "reason": c.reason,
-            "age_s": round((now - (_utc(c.created_at) or now)).total_seconds(), 1),
+            "age_s": round((now - (as_utc(c.created_at) or now)).total_seconds(), 1),
         }
         for c in session.scalars(rows)
     ]
@@ -127,7 +122,7 @@ def _latencies(session: Session, batch_ids: list[str], brand_id: int | None) -> 
         query = query.where(CreditOutbox.brand_id == brand_id)
     out: dict[str, list[float]] = {}
     for batch_id, created, confirmed in session.execute(query).tuples():
-        c, k = _utc(created), _utc(confirmed)
+        c, k = as_utc(created), as_utc(confirmed)
         if c and k and batch_id:
             out.setdefault(batch_id, []).append(max(0.0, (k - c).total_seconds()))
     return out

@@ -7,7 +7,7 @@ minus what its pending redemptions will burn, so two claims cannot spend the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from eth_utils import keccak
@@ -21,18 +21,13 @@ from backend.adapters.orm.shoppers import HOLDING_STATUSES, Offer, Redemption
 from backend.domain.offers import OfferTerms, WalletFacts, ineligibility
 from backend.domain.rules_amounts import check_tokens
 from backend.domain.tiers import tier_rank
+from backend.domain.timestamps import as_utc
 from backend.errors import InvalidInput, NotFound
 from backend.services.brands import get_brand
 from backend.services.minting.token_views import TokenViews
 from backend.services.tiers import tier_for
 
 ENDED_VISIBLE_FOR = timedelta(days=7)
-
-
-def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def offer_ref(offer_id: int) -> str:
@@ -100,8 +95,8 @@ def terms_of(offer: Offer) -> OfferTerms:
     return OfferTerms(
         cost=offer.cost,
         stock_left=offer.stock_left,
-        starts_at=utc(offer.starts_at),
-        ends_at=utc(offer.ends_at),
+        starts_at=as_utc(offer.starts_at),
+        ends_at=as_utc(offer.ends_at),
         per_wallet_limit=offer.per_wallet_limit,
         min_tier=offer.min_tier,
         min_balance=offer.min_balance,

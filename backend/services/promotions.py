@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.earning import Brand, Promotion, PromotionVersion
-from backend.domain.rules import ActivePromotion, PromotionSpec, check_spec_amounts
+from backend.domain.promotion_spec import PromotionSpec, check_spec_amounts
+from backend.domain.rules import ActivePromotion
 from backend.domain.rules_amounts import to_base_units
 from backend.errors import Forbidden, NotFound
 from backend.services.brands import get_brand, has_consent

@@ -15,7 +15,7 @@ from pathlib import Path
 from backend.adapters.orm.qr import QrCampaign
 from backend.domain import qr as codec
 from backend.errors import RateLimited
-from backend.services import qr as qr_service
+from backend.services import qr_rendering
 
 RETRY_AFTER_S = 30
 
@@ -36,8 +36,8 @@ class QrExportCache:
 
     def path(self, campaign: QrCampaign, ring: codec.QrKeyring) -> Path:
         # NOTE: the name covers everything a code is made of, so a changed campaign or key never hits a stale file.
-        signing_key = qr_service.signing_key(ring, campaign)
-        made_of = f"{campaign.id}:{campaign.code_count}:{qr_service.expires_at(campaign)}:{campaign.key_id}"
+        signing_key = qr_rendering.signing_key(ring, campaign)
+        made_of = f"{campaign.id}:{campaign.code_count}:{qr_rendering.expires_at(campaign)}:{campaign.key_id}"
         digest = hashlib.sha256(made_of.encode() + signing_key).hexdigest()[:32]
         return self.directory / f"campaign-{campaign.id}-{digest}.zip"
 
@@ -66,7 +66,7 @@ class QrExportCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with partial.open("wb") as out:
-                for chunk in qr_service.export_zip(campaign, ring, on_render=self._count):
+                for chunk in qr_rendering.export_zip(campaign, ring, on_render=self._count):
                     out.write(chunk)
                     yield chunk
             partial.replace(target)  # atomic: a reader sees the whole file or none

@@ -8,9 +8,7 @@ relay intent. `settle` consumes the relayer's terminal intents exactly once (com
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ from backend.services import offers as offer_service
 from backend.services.events import record_redemption_confirmed
 from backend.services.minting.token_views import TokenViews
 from backend.services.relayer import Relayer
-from backend.services.relayer.revert_decoder import RevertDecoder
+from backend.services.relayer.revert_decoder import RevertDecoder, revert_data_in_message
 from backend.services.shoppers import ensure_shopper
 
 log = logging.getLogger("loyalty.redemptions")
@@ -273,21 +271,6 @@ def _submit_reasons(terms: OfferTerms, spendable: int, claimed: int, amount: int
 
 
 # ---------------------------------------------------------------------------------------------- settle
-def _revert_bytes(error: str) -> bytes | None:
-    """The bytes literal in `...execution reverted: b'\\xe4P...'`, even when the message was cut short."""
-    start = error.find("b'")
-    if start < 0:
-        return None
-    text = error[start:]
-    end = text.find("'", 2)
-    text = text[: end + 1] if end > 0 else re.sub(r"\\(x[0-9a-fA-F]?)?$", "", text) + "'"
-    try:
-        data = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return data if isinstance(data, bytes) else None
-
-
 def failure_reason(error: str | None) -> str:
     """The contract error's name (`ERC20InsufficientBalance`, `RedemptionExpired`, ...) from the relayer's text.
 
@@ -296,8 +279,8 @@ def failure_reason(error: str | None) -> str:
     """
     if not error:
         return "unknown"
-    data = _revert_bytes(error) if error.startswith("reverted") else None
-    if data and len(data) >= 4:
+    data = revert_data_in_message(error) if error.startswith("reverted") else None
+    if isinstance(data, bytes) and len(data) >= 4:
         error = RevertDecoder.for_platform().decode(data)
     return error.split("(", 1)[0].strip()[:60] or "unknown"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from eth_utils import to_checksum_address
 from siwe import siwe as siwe_lib
@@ -29,6 +29,7 @@ from backend.adapters.orm.shoppers import SiweNonce
 from backend.domain.addresses import parse_address
 from backend.domain.siwe_message import NotASiweMessage, SiweFields, read_fields
 from backend.domain.siwe_message import message_text as message_text  # NOTE: written in the domain: the client signs it
+from backend.domain.timestamps import as_utc
 from backend.errors import InvalidInput, Unauthorized
 
 CLOCK_SKEW = timedelta(seconds=60)  # a wallet's clock may run this far ahead of ours (`Issued At`)
@@ -87,10 +88,6 @@ class SiweNonceUsed(SiweError):
 class SiweNonceUnknown(SiweError):
     code = "siwe-nonce-unknown"
     title = "The nonce was not issued by this server"
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def issue_nonce(session: Session, ttl_s: int) -> SiweNonce:
@@ -179,14 +176,14 @@ def verify(
     `admit(wallet)` runs once the signature is proven the wallet's and its nonce is fresh, before the nonce burns
     (the per-wallet rate limit: neither someone else's signatures nor a replayed message use up a wallet's sign-ins).
     """
-    now = _utc(now or utcnow())
+    now = as_utc(now or utcnow())
     fields = precheck(message, domain=domain, chain_id=chain_id, now=now)
     row = session.get(SiweNonce, fields.nonce)
     if row is None:
         raise SiweNonceUnknown("ask POST /v1/auth/siwe/nonce for a nonce first")
     if row.used_at is not None:
         raise SiweNonceUsed("this nonce was already used to sign in; ask for a new one")
-    if _utc(row.expires_at) <= now:
+    if as_utc(row.expires_at) <= now:
         raise SiweExpired("the nonce expired; ask for a new one")
     parsed = check_signature(message, signature, now=now)
     wallet = to_checksum_address(parsed.address)

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +36,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.notifications import EVENT_TYPES, PlatformEvent, WebhookAttempt, WebhookDelivery
 from backend.adapters.orm.notifications import WebhookEndpoint as Endpoint
 from backend.config import Settings
+from backend.domain.timestamps import as_utc
 from backend.domain.webhooks import SIGNATURE_HEADER, backoff_s, check_url, event_body, new_secret, signature_header
 from backend.errors import InvalidInput, NotFound
 
@@ -59,12 +60,6 @@ class DeliveryNotFound(NotFound):
 class InvalidWebhookUrl(InvalidInput):
     code = "invalid-webhook-url"
     title = "The webhook URL is not acceptable"
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _is_postgres(session: Session) -> bool:
@@ -191,7 +186,7 @@ def rotate_secret(session: Session, brand_id: int, endpoint_id: int, overlap_s: 
 
 def signing_secrets(endpoint: Endpoint, now: datetime) -> list[str]:
     secrets_ = [endpoint.secret]
-    expires = _utc(endpoint.previous_secret_expires_at)
+    expires = as_utc(endpoint.previous_secret_expires_at)
     if endpoint.previous_secret and expires is not None and expires > now:
         secrets_.append(endpoint.previous_secret)
     return secrets_
@@ -363,7 +358,7 @@ class WebhookDispatcher:
                     delivery.state, delivery.last_error = "dead", "endpoint deleted" if event else "event gone"
                     continue
                 delivery.next_attempt_at = now + self.lease
-                created = _utc(event.created_at) or now
+                created = as_utc(event.created_at) or now
                 body = event_body(event.id, event.type, event.brand_id, created, event.payload)
                 jobs.append(
                     _Job(delivery.id, delivery.attempts + 1, endpoint.url, body, signing_secrets(endpoint, now))

@@ -1,5 +1,9 @@
 """Raw JSON-RPC over httpx: batches, several URLs with failover, exponential backoff with jitter.
 
+The one JSON-RPC batch client of the project: the indexer's fetchers use it directly and the relayer's batched
+reads through `backend.adapters.chain.batch`. It lives here, depending on nothing of the backend but the error
+root, so the indexer needs no backend service to fetch (the auditor keeps its own reader, on purpose).
+
 NOTE: web3's `get_logs` runs every log through a stack of middlewares and formatters (tens of µs per log); the
 indexer speaks JSON-RPC itself and parses hex where it needs it, so decoding never becomes the bottleneck.
 """

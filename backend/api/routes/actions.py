@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from backend.adapters.races import retry_on_race
 from backend.api.auth import Principal, require_scope
 from backend.api.deps import SessionDep
 from backend.api.json_response import FastJSONResponse
@@ -17,7 +17,8 @@ from backend.domain.actions import MAX_BATCH, ActionBatchIn, ActionIn
 from backend.domain.rules import NO_CREDIT_REASONS
 from backend.errors import Forbidden
 from backend.services import action_imports
-from backend.services.actions import ActionError, ActionResult, record_actions
+from backend.services.actions.recorder import record_actions
+from backend.services.actions.results import ActionError, ActionResult
 
 router = APIRouter(tags=["actions"])
 Writer = Annotated[Principal, Depends(require_scope("actions:write"))]
@@ -38,16 +39,13 @@ def _brand_of(principal: Principal) -> int:
 
 def _with_retries(session: Session, work: Callable[[], T]) -> T:
     """Retry a request that lost a race (same idempotency key at once, deadlock, SQLite busy) from scratch."""
-    for attempt in range(ATTEMPTS):
-        try:
-            result = work()
-            session.commit()
-            return result
-        except (IntegrityError, OperationalError):
-            session.rollback()
-            if attempt == ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def once() -> T:
+        result = work()
+        session.commit()
+        return result
+
+    return retry_on_race(once, ATTEMPTS, rollback=session.rollback)
 
 
 _NO_CREDIT_REASON = {

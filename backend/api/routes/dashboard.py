@@ -57,9 +57,9 @@ def summary(session: SessionDep, container: ContainerDep, principal: Reader) -> 
 def reconcile(container: ContainerDep, principal: Reader) -> dict[str, Any]:
     if principal.brand_id is not None:
         raise Forbidden("reconciling the whole mirror is for platform operators and auditors")
-    from indexer import cli as indexer_cli
+    from indexer.reconcile import reconcile_report
 
-    _, report = indexer_cli.reconcile_report(container.engine, container.chain)
+    _, report = reconcile_report(container.engine, container.chain)
     return dict(report)
 
 

@@ -15,6 +15,7 @@ from backend.api.deps import ContainerDep, SessionDep
 from backend.api.strict_types import RfcDateTime, StrictInt
 from backend.domain.addresses import Address
 from backend.domain.rules_amounts import TokenAmount, from_base_units
+from backend.domain.timestamps import as_utc
 from backend.services import offers as offer_service
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # a 32-bit primary key; larger ids are 422
@@ -94,8 +95,8 @@ def offer_out(offer: Offer) -> OfferOut:
         token_address=offer.token_address,
         cost=str(offer.cost),
         cost_tokens=from_base_units(offer.cost, offer.token_decimals),
-        starts_at=offer_service.utc(offer.starts_at),
-        ends_at=offer_service.utc(offer.ends_at),
+        starts_at=as_utc(offer.starts_at),
+        ends_at=as_utc(offer.ends_at),
         stock_total=offer.stock_total,
         stock_left=offer.stock_left,
         per_wallet_limit=offer.per_wallet_limit,

@@ -12,10 +12,10 @@ from backend.api.auth import BrandReader, Principal, ensure_brand_access, requir
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.routes.brands import PathId
 from backend.domain.actions import ActionIn, Text
-from backend.domain.rules import PromotionSpec
+from backend.domain.promotion_spec import PromotionSpec
 from backend.domain.rules_amounts import from_base_units
 from backend.services import promotions as promotion_service
-from backend.services.actions import preview_action
+from backend.services.actions.preview import preview_action
 
 router = APIRouter(tags=["promotions"])
 Editor = Annotated[Principal, Depends(require_scope("promotions:write"))]

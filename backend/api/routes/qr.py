@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.adapters.orm.qr import QrCampaign
 from backend.api.auth import (
     PLATFORM_ROLES,
     BrandReader,
@@ -20,9 +21,10 @@ from backend.api.auth import (
 from backend.api.deps import ContainerDep, SessionDep
 from backend.api.strict_types import PathId, RfcDateTime, StrictInt, one_of
 from backend.domain.addresses import Address
+from backend.domain.timestamps import as_utc
 from backend.errors import InvalidInput
 from backend.services import qr as qr_service
-from backend.services import rate_limit
+from backend.services import qr_campaigns, qr_rendering, rate_limit
 from backend.services.qr_export import export_cache
 
 router = APIRouter(tags=["qr"])
@@ -33,7 +35,7 @@ Amount = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="token base 
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": one_of("promotion_id", "reward_amount")})
     name: str = Field(min_length=1, max_length=200)
-    codes: StrictInt = Field(ge=1, le=qr_service.MAX_CODES_PER_REQUEST, description="how many single-use codes")
+    codes: StrictInt = Field(ge=1, le=qr_campaigns.MAX_CODES_PER_REQUEST, description="how many single-use codes")
     ends_at: RfcDateTime = Field(description="end of the campaign, also every code's signed expiry (UTC)")
     starts_at: RfcDateTime | None = Field(default=None, description="default: now")
     max_claims: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1, description="default: one claim per code")
@@ -93,11 +95,7 @@ class ClaimOut(BaseModel):
     claimed_at: datetime
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _out(c: qr_service.QrCampaign) -> CampaignOut:
+def _out(c: QrCampaign) -> CampaignOut:
     return CampaignOut(
         id=c.id,
         brand_id=c.brand_id,
@@ -105,18 +103,18 @@ def _out(c: qr_service.QrCampaign) -> CampaignOut:
         promotion_id=c.promotion_id,
         reward_amount=None if c.reward_amount is None else str(c.reward_amount),
         token_address=c.token_address,
-        starts_at=_utc(c.starts_at),
-        ends_at=_utc(c.ends_at),
+        starts_at=as_utc(c.starts_at),
+        ends_at=as_utc(c.ends_at),
         max_claims=c.max_claims,
         codes=c.code_count,
         claims=c.claims_count,
         state=c.state,
-        created_at=_utc(c.created_at),
+        created_at=as_utc(c.created_at),
     )
 
 
-def _owned(session: SessionDep, principal: Principal, campaign_id: int) -> qr_service.QrCampaign:
-    campaign = qr_service.get_campaign(session, campaign_id)
+def _owned(session: SessionDep, principal: Principal, campaign_id: int) -> QrCampaign:
+    campaign = qr_campaigns.get_campaign(session, campaign_id)
     ensure_brand_access(principal, campaign.brand_id)
     return campaign
 
@@ -132,11 +130,11 @@ def create_campaign(
         raise InvalidInput("platform operators must say which brand_id the campaign belongs to")
     ensure_brand_access(principal, brand_id)
     now = datetime.now(UTC)
-    spec = qr_service.CampaignSpec(
+    spec = qr_campaigns.CampaignSpec(
         name=body.name,
         codes=body.codes,
-        starts_at=_utc(body.starts_at or now),
-        ends_at=_utc(body.ends_at),
+        starts_at=as_utc(body.starts_at or now),
+        ends_at=as_utc(body.ends_at),
         max_claims=body.max_claims,
         promotion_id=body.promotion_id,
         reward_amount=None if body.reward_amount is None else int(body.reward_amount),
@@ -144,7 +142,7 @@ def create_campaign(
     )
     ring = container.qr_keyring
     coalition = container.contracts.coalition.address if container.contracts else ""
-    campaign = qr_service.create_campaign(
+    campaign = qr_campaigns.create_campaign(
         session, ring, brand_id=brand_id, spec=spec, created_by=principal.subject, now=now, coalition_address=coalition
     )
     session.commit()
@@ -164,7 +162,7 @@ def list_campaigns(
         ensure_brand_access(principal, brand_id)
     elif principal.role not in PLATFORM_ROLES:
         raise CrossTenant("say which brand_id to list")
-    return [_out(c) for c in qr_service.list_campaigns(session, brand_id, limit=limit, offset=offset)]
+    return [_out(c) for c in qr_campaigns.list_campaigns(session, brand_id, limit=limit, offset=offset)]
 
 
 @router.get("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="One QR campaign")
@@ -174,7 +172,7 @@ def get_campaign(campaign_id: PathId, session: SessionDep, principal: BrandReade
 
 @router.patch("/v1/qr/campaigns/{campaign_id}", response_model=CampaignOut, summary="Pause, resume or end")
 def patch_campaign(campaign_id: PathId, body: CampaignPatch, session: SessionDep, principal: WriterDep) -> CampaignOut:
-    campaign = qr_service.set_state(_owned(session, principal, campaign_id), body.state)
+    campaign = qr_campaigns.set_state(_owned(session, principal, campaign_id), body.state)
     session.commit()
     return _out(campaign)
 
@@ -190,7 +188,7 @@ def list_codes(
 ) -> CodePage:
     campaign = _owned(session, principal, campaign_id)
     ring = container.qr_keyring
-    items = [CodeOut(code_id=s, code=t) for s, t in qr_service.codes_page(campaign, ring, offset, limit)]
+    items = [CodeOut(code_id=s, code=t) for s, t in qr_rendering.codes_page(campaign, ring, offset, limit)]
     return CodePage(total=campaign.code_count, offset=offset, items=items)
 
 
@@ -209,8 +207,8 @@ def code_png(
     box_size: int = Query(8, ge=1, le=40, description="pixels per module"),
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
-    text = qr_service.code_text(campaign, code_id, container.qr_keyring)
-    return Response(qr_service.render_png(text, box_size), media_type="image/png")
+    text = qr_rendering.code_text(campaign, code_id, container.qr_keyring)
+    return Response(qr_rendering.render_png(text, box_size), media_type="image/png")
 
 
 @router.get(
@@ -223,8 +221,8 @@ def code_svg(
     campaign_id: PathId, code_id: PathId, session: SessionDep, container: ContainerDep, principal: WriterDep
 ) -> Response:
     campaign = _owned(session, principal, campaign_id)
-    text = qr_service.code_text(campaign, code_id, container.qr_keyring)
-    return Response(qr_service.render_svg(text), media_type="image/svg+xml")
+    text = qr_rendering.code_text(campaign, code_id, container.qr_keyring)
+    return Response(qr_rendering.render_svg(text), media_type="image/svg+xml")
 
 
 @router.get(
@@ -260,7 +258,7 @@ def sheet(
 ) -> HTMLResponse:
     campaign = _owned(session, principal, campaign_id)
     ring = container.qr_keyring
-    return HTMLResponse(qr_service.render_sheet(campaign, ring, offset, limit))
+    return HTMLResponse(qr_rendering.render_sheet(campaign, ring, offset, limit))
 
 
 @router.get("/v1/qr/campaigns/{campaign_id}/claims", summary="Claims of a campaign, oldest first")
@@ -280,9 +278,9 @@ def list_claims(
             wallet=c.wallet,
             action_id=c.action_id,
             amount=None if c.amount is None else str(c.amount),
-            claimed_at=_utc(c.claimed_at),
+            claimed_at=as_utc(c.claimed_at),
         )
-        for c in qr_service.list_claims(session, campaign_id, limit=limit, offset=offset)
+        for c in qr_campaigns.list_claims(session, campaign_id, limit=limit, offset=offset)
     ]
 
 

@@ -14,7 +14,7 @@ from backend.api.deps import ContainerDep, SessionDep
 from backend.api.shopper_auth import CurrentShopper, ensure_own_wallet
 from backend.domain.addresses import Address
 from backend.services import redemptions as redemption_service
-from backend.services.qr import render_png, render_svg
+from backend.services.qr_rendering import render_png, render_svg
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]  # a 32-bit primary key; larger ids are 422
 router = APIRouter(tags=["redemptions"])

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.minting import CreditOutbox
-from backend.domain.batching import Credit
+from backend.domain.batching import OutboxCredit
+from backend.domain.timestamps import as_utc
 from backend.services.minting.metrics import BATCHED_CREDIT, PENDING_CREDIT
 
 
@@ -21,10 +22,6 @@ class PendingGroup:
     credits: int
     wallets: int
     oldest: datetime
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
 
 
 def pending_groups(session: Session) -> list[PendingGroup]:
@@ -40,7 +37,7 @@ def pending_groups(session: Session) -> list[PendingGroup]:
         .where(CreditOutbox.state == "pending")
         .group_by(CreditOutbox.chain_id, CreditOutbox.token_address)
     ).all()
-    groups = [PendingGroup(int(c), str(t), int(n), int(w), _utc(o)) for c, t, n, w, o in rows]
+    groups = [PendingGroup(int(c), str(t), int(n), int(w), as_utc(o)) for c, t, n, w, o in rows]
     PENDING_CREDIT.set(sum(g.credits for g in groups))
     BATCHED_CREDIT.set(session.scalar(select(func.count()).where(CreditOutbox.state == "batched")) or 0)
     return sorted(groups, key=lambda g: g.oldest)
@@ -55,7 +52,7 @@ def _units(value: Any) -> int:
     return units if units == value or isinstance(value, str) else -1
 
 
-def load_pending(session: Session, chain_id: int, token: str, limit: int, *, lock: bool) -> list[Credit]:
+def load_pending(session: Session, chain_id: int, token: str, limit: int, *, lock: bool) -> list[OutboxCredit]:
     """The oldest pending credits of one token; on PostgreSQL locked with SKIP LOCKED (concurrent builders)."""
     query = (
         select(
@@ -73,4 +70,4 @@ def load_pending(session: Session, chain_id: int, token: str, limit: int, *, loc
     )
     if lock:
         query = query.with_for_update(skip_locked=True)
-    return [Credit(i, w, _units(a), act, rule, _utc(at)) for i, w, a, act, rule, at in session.execute(query)]
+    return [OutboxCredit(i, w, _units(a), act, rule, as_utc(at)) for i, w, a, act, rule, at in session.execute(query)]

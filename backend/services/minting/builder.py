@@ -26,8 +26,8 @@ from backend.adapters.orm.pipeline import BatchItem
 from backend.config import Settings
 from backend.domain.batching import (
     BatchPlan,
-    Credit,
     GasModel,
+    OutboxCredit,
     aggregate,
     gas_budget,
     gas_limit_for,
@@ -138,7 +138,7 @@ class BatchBuilder:
         return gas_budget(self.views.block_gas_limit(), share, headroom, self.model.slack)
 
     def _blocked(
-        self, session: Session, chain_id: int, token: str, credits: list[Credit]
+        self, session: Session, chain_id: int, token: str, credits: list[OutboxCredit]
     ) -> tuple[str | None, int | None]:
         """Why the token cannot mint right now (checked before spending gas on a doomed batch), and its cap room."""
         reason: str | None = None
@@ -225,13 +225,13 @@ class BatchBuilder:
         )
         return batch
 
-    def _within_cap(self, session: Session, credits: list[Credit], room: int | None) -> list[Credit]:
+    def _within_cap(self, session: Session, credits: list[OutboxCredit], room: int | None) -> list[OutboxCredit]:
         """The credits (oldest first) that fit the token's cap room; the others wait, with the reason.
 
         NOTE: one credit larger than the room would revert the whole batch, again on every retry."""
         if room is None or sum(c.amount for c in credits) <= room:
             return credits
-        fit: list[Credit] = []
+        fit: list[OutboxCredit] = []
         wait: list[int] = []
         for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
             if credit.amount <= room:
@@ -247,7 +247,7 @@ class BatchBuilder:
             )
         return fit
 
-    def _hold_unmintable(self, session: Session, token: str, credits: list[Credit]) -> list[Credit]:
+    def _hold_unmintable(self, session: Session, token: str, credits: list[OutboxCredit]) -> list[OutboxCredit]:
         """Quarantine (`pending → held`, reason, one operator alert) the credits no batch could carry; the rest."""
         bad = {c.id: (c, why) for c in credits if (why := unmintable(c)) is not None}
         if not bad:

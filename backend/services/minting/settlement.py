@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -23,6 +23,7 @@ from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.adapters.orm.pipeline import BatchItem
+from backend.domain.timestamps import as_utc
 from backend.services.events import record_batch_confirmed
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.builder import PURPOSE, REASONS
@@ -50,12 +51,10 @@ class Settled:
     outcome: str  # confirmed | landed_earlier | failed | mismatch
 
 
-def _utc(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # raw SQL on SQLite returns timestamps as text
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _row_time(value: datetime | str | None) -> datetime | None:
+    """A timestamp read by raw SQL, as UTC."""
+    # NOTE: raw SQL on SQLite returns timestamps as text
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _error_name(error: str | None) -> str:
@@ -95,7 +94,7 @@ class Settlement:
                     "nonce": nonce,
                     "block_number": block_number if state == "included" else None,
                     "block_hash": block_hash if state == "included" else None,
-                    "submitted_at": _utc(submitted_at),
+                    "submitted_at": _row_time(submitted_at),
                     "reason": waiting[:300] if waiting else None,
                 }
                 result = uow.session.execute(
@@ -178,7 +177,7 @@ class Settlement:
             batch.gas_used = intent["gas_used"]
             batch.fee_paid_wei = int(intent["fee_paid_wei"]) if intent["fee_paid_wei"] is not None else None
         batch.state = "confirmed"
-        batch.confirmed_at = (_utc(intent["confirmed_at"]) if intent else None) or now
+        batch.confirmed_at = (_row_time(intent["confirmed_at"]) if intent else None) or now
         batch.reason = None
         batch.updated_at = now
         created = session.execute(
@@ -188,7 +187,7 @@ class Settlement:
             .returning(CreditOutbox.created_at)
         ).scalars()
         confirmed_at = batch.confirmed_at
-        latencies = [(confirmed_at - c).total_seconds() for c in (_utc(x) for x in created) if c is not None]
+        latencies = [(confirmed_at - c).total_seconds() for c in (_row_time(x) for x in created) if c is not None]
         wallets = session.scalars(select(BatchItem.wallet).where(BatchItem.batch_id == batch.batch_id).distinct())
         self.holders.remember(session, batch.chain_id, batch.token_address, wallets)
         record_batch_confirmed(session, batch)  # webhooks + live feed, in this transaction

@@ -8,30 +8,26 @@ fees), commits the raw transaction, then broadcasts it; `track()` follows every 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.chain.keys import Signer
-from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.relayer import OPEN_STATES, RelayAttempt, RelayIntent
-from backend.config import Settings
 from backend.services.relayer import metrics
-from backend.services.relayer.errors import Broadcast, IntentConflict, InvalidIntent, NotCancellable
-from backend.services.relayer.fee_oracle import FeeOracle, FeeQuote, cap_reason, gwei
-from backend.services.relayer.nonce_manager import NonceManager
+from backend.services.relayer.broadcaster import Broadcaster
+from backend.services.relayer.config import RelayerConfig
+from backend.services.relayer.errors import IntentConflict, InvalidIntent, NotCancellable
+from backend.services.relayer.fee_oracle import FeeOracle, FeeQuote
+from backend.services.relayer.nonce_manager import NonceManager, NonceReconciler
+from backend.services.relayer.replacement import Replacer
 from backend.services.relayer.revert_decoder import RevertDecoder
 from backend.services.relayer.sender import Sender
+from backend.services.relayer.store import RelayStore
 from backend.services.relayer.tracker import Tracker
 
 log = logging.getLogger("loyalty.relayer")
@@ -41,29 +37,6 @@ SIGN_BATCH = 16  # queued intents signed per database transaction (and broadcast
 # a mint batch has neither. Under a backlog of batches, redemptions are signed first, then everything by age.
 URGENT_PURPOSES = ("redeem",)
 SIGN_ORDER = (case((RelayIntent.purpose.in_(URGENT_PURPOSES), 0), else_=1), RelayIntent.id)
-
-
-@dataclass(frozen=True)
-class RelayerConfig:
-    confirmations: int = 3
-    max_in_flight_per_wallet: int = 4
-    replace_after_blocks: int = 3
-    max_fee_per_tx_wei: int = 0  # 0 = no cap
-    max_spend_per_hour_wei: int = 0  # 0 = no cap
-    use_finalized_tag: bool = False
-    tx_gas_cap: int = 33_554_432  # 2^25: Polygon PoS refuses transactions above it
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RelayerConfig:
-        return cls(
-            confirmations=settings.confirmations,
-            max_in_flight_per_wallet=settings.max_in_flight_per_wallet,
-            replace_after_blocks=settings.replace_after_blocks,
-            max_fee_per_tx_wei=settings.max_fee_per_tx_wei,
-            max_spend_per_hour_wei=settings.max_spend_per_hour_wei,
-            use_finalized_tag=settings.use_finalized_tag,
-            tx_gas_cap=settings.tx_gas_cap,
-        )
 
 
 def _hex(data: bytes | str) -> str:
@@ -93,26 +66,24 @@ class Relayer:
         self.config = config
         self.fee_oracle = fee_oracle
         self.decoder = decoder or RevertDecoder.for_platform()
+        self.label = str(self.chain_id)
+        self.store = RelayStore(sessions, self.chain_id, config)
         self.nonces = NonceManager(chain, self.chain_id)
         self.sender = Sender(chain, self.chain_id)
-        self.tracker = Tracker(self)
-        self.label = str(self.chain_id)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
-
-    @contextmanager
-    def writing(self) -> Iterator[UnitOfWork]:
-        """A unit of work for read-decide-write steps, serialized against other relayer threads and processes.
-
-        PostgreSQL: the callers lock their rows `FOR UPDATE`. SQLite has no row locks and pysqlite only begins a
-        transaction at the first write, so a no-op write first takes the database write lock: the reads that
-        follow see everything other writers committed, and nobody commits in between.
-        """
-        with self.uow() as uow:
-            if uow.session.get_bind().dialect.name == "sqlite":
-                uow.session.execute(text("UPDATE hot_wallet_state SET next_nonce = next_nonce WHERE 1 = 0"))
-            yield uow
+        self.broadcaster = Broadcaster(self.store, self.sender)
+        self.tracker = Tracker(
+            store=self.store,
+            chain=chain,
+            config=config,
+            wallets=self.wallets,
+            broadcaster=self.broadcaster,
+            replacer=Replacer(self.store, self.sender, fee_oracle, self.wallets, self.label),
+            reconciler=NonceReconciler(
+                self.store, self.nonces, self.sender, fee_oracle, self.broadcaster, self.wallets, self.label
+            ),
+            decoder=self.decoder,
+            label=self.label,
+        )
 
     # -- consumer API -------------------------------------------------------------------------------------------
 
@@ -189,7 +160,7 @@ class Relayer:
         signed = 0
         full = False
         while not full:
-            with self.writing() as uow:
+            with self.store.writing() as uow:
                 s = uow.session
                 query = select(RelayIntent).where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
                 if skipped:
@@ -206,7 +177,7 @@ class Relayer:
                         intent.state = "failed"
                         intent.error = f"gas limit {intent.gas_limit} above the block gas limit {quote.block_gas_limit}"
                         continue
-                    reason = self.cap_reason(s, quote, intent.gas_limit)
+                    reason = self.store.cap_reason(s, quote, intent.gas_limit)
                     if reason is not None:
                         if intent.waiting_reason != reason:
                             log.info("relay wait intent=%s:%s reason=%s", intent.purpose, intent.ref, reason)
@@ -240,8 +211,8 @@ class Relayer:
                 metrics.SUBMITTED.labels(self.label, intent.purpose).inc()
             signed += len(new)
             if broadcast and new:  # NOTE: the head now, not at the pass start: it starts the replacement count
-                self.broadcast_attempts([attempt.id for _, attempt in new], self.chain.head())
-        with self.uow() as uow:
+                self.broadcaster.broadcast_attempts([attempt.id for _, attempt in new], self.chain.head())
+        with self.store.uow() as uow:
             waiting = uow.session.scalar(
                 select(func.count())
                 .select_from(RelayIntent)
@@ -267,7 +238,7 @@ class Relayer:
 
     def broadcast_signed(self, head: int) -> int:
         """Send every committed attempt that never reached a node (a crash between commit and send)."""
-        with self.uow() as uow:
+        with self.store.uow() as uow:
             ids = list(
                 uow.session.scalars(
                     select(RelayAttempt.id)
@@ -280,62 +251,14 @@ class Relayer:
                     .order_by(RelayAttempt.nonce, RelayAttempt.id)
                 )
             )
-        self.broadcast_attempts(ids, head)
+        self.broadcaster.broadcast_attempts(ids, head)
         return len(ids)
 
-    def broadcast_attempts(self, attempt_ids: list[int], head: int | None) -> None:
-        """Send several stored attempts (nonce order) and record every outcome in one transaction."""
-        for start in range(0, len(attempt_ids), SIGN_BATCH):
-            with self.writing() as uow:
-                s = uow.session
-                for attempt_id in attempt_ids[start : start + SIGN_BATCH]:
-                    attempt = s.get(RelayAttempt, attempt_id)
-                    assert attempt is not None
-                    # NOTE: skip an intent another worker holds (it broadcasts or replaces it): waiting for several
-                    # rows in one transaction could deadlock with a dispatcher that locks them in another order
-                    intent = s.get(RelayIntent, attempt.intent_id, with_for_update={"skip_locked": True})
-                    if intent is None or attempt.status != "signed":
-                        continue
-                    self._after_broadcast(s, intent, attempt, self.sender.broadcast(attempt, intent, head))
-                uow.commit()
-
-    def broadcast_attempt(self, attempt_id: int, head: int | None, restart_clock: bool = False) -> Broadcast:
-        with self.writing() as uow:
-            s = uow.session
-            attempt = s.get(RelayAttempt, attempt_id)
-            assert attempt is not None
-            intent = s.get(RelayIntent, attempt.intent_id, with_for_update=True)
-            assert intent is not None
-            outcome = self.sender.broadcast(attempt, intent, head, restart_clock)
-            self._after_broadcast(s, intent, attempt, outcome)
-            uow.commit()
-            return outcome
-
-    def _after_broadcast(self, s: Session, intent: RelayIntent, attempt: RelayAttempt, outcome: Broadcast) -> None:
-        if outcome.accepted and (intent.waiting_reason or "").startswith("hot wallet"):
-            intent.waiting_reason = None
-        elif outcome is Broadcast.INSUFFICIENT_FUNDS:
-            intent.waiting_reason = (
-                f"hot wallet {attempt.wallet} lacks funds for {gwei(attempt.max_fee_per_gas * attempt.gas_limit)} gwei"
-            )
-        elif outcome is Broadcast.REJECTED:
-            others = s.scalar(
-                select(func.count())
-                .select_from(RelayAttempt)
-                .where(
-                    RelayAttempt.intent_id == intent.id, RelayAttempt.id != attempt.id, RelayAttempt.status == "sent"
-                )
-            )
-            if not others and intent.state == "submitted":
-                # NOTE: its nonce is released; reconciliation fills it with a self-transfer so later ones can mine
-                intent.state, intent.error, intent.nonce = "failed", f"rejected by node: {attempt.error}", None
-                log.warning("relay failed intent=%s:%s rejected: %s", intent.purpose, intent.ref, attempt.error)
-
-    # -- helpers shared with the tracker ------------------------------------------------------------------------
+    # -- wallets ---------------------------------------------------------------------------------------------------
 
     def _pick_wallet(self, s: Session) -> Signer | None:
         """The hot wallet with the fewest unconfirmed transactions, if one is below the in-flight limit."""
-        counts = self.in_flight(s)
+        counts = self.store.in_flight(s)
         order = sorted(self.wallets, key=lambda a: (counts.get(a, 0), a))
         for address in order:
             if counts.get(address, 0) >= self.config.max_in_flight_per_wallet:
@@ -343,43 +266,6 @@ class Relayer:
             if self.nonces.try_lock(s, address) is None:
                 continue  # another dispatcher is signing with it right now
             # recount under the wallet's lock: another dispatcher may have used it since the first count
-            if self.in_flight(s, address).get(address, 0) < self.config.max_in_flight_per_wallet:
+            if self.store.in_flight(s, address).get(address, 0) < self.config.max_in_flight_per_wallet:
                 return self.wallets[address]
         return None
-
-    def in_flight(self, s: Session, address: str | None = None) -> Counter[str]:
-        query = select(RelayIntent.wallet, func.count()).where(
-            RelayIntent.chain_id == self.chain_id, RelayIntent.state.in_(OPEN_STATES)
-        )
-        if address is not None:
-            query = query.where(RelayIntent.wallet == address)
-        return Counter({str(w): int(n) for w, n in s.execute(query.group_by(RelayIntent.wallet))})
-
-    def cap_reason(self, s: Session, quote: FeeQuote, gas_limit: int, exclude_intent: int | None = None) -> str | None:
-        paid = in_flight = 0
-        if self.config.max_spend_per_hour_wei:
-            since = utcnow() - timedelta(hours=1)
-            paid = sum(
-                int(fee or 0)
-                for fee in s.scalars(
-                    select(RelayIntent.fee_paid_wei).where(
-                        RelayIntent.chain_id == self.chain_id,
-                        RelayIntent.included_at >= since,
-                        RelayIntent.fee_paid_wei.is_not(None),
-                    )
-                )
-            )
-            rows: Any = s.execute(
-                select(RelayIntent.id, RelayAttempt.max_fee_per_gas, RelayAttempt.gas_limit)
-                .join(RelayAttempt, RelayAttempt.tx_hash == RelayIntent.tx_hash)
-                .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "submitted")
-            )
-            in_flight = sum(int(fee) * int(gas) for intent_id, fee, gas in rows if intent_id != exclude_intent)
-        return cap_reason(
-            quote,
-            gas_limit,
-            max_fee_per_tx_wei=self.config.max_fee_per_tx_wei,
-            max_spend_per_hour_wei=self.config.max_spend_per_hour_wei,
-            spent_last_hour_wei=paid,
-            in_flight_wei=in_flight,
-        )

@@ -1,7 +1,10 @@
-"""Turn revert data into `Name(args)` using the custom errors of our contracts' ABIs."""
+"""Turn revert data into `Name(args)` using the custom errors of our contracts' ABIs, and find revert data that
+some nodes only put in an error message (the relayer's tracker and the redemption settlement both read it here)."""
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,3 +95,32 @@ def _split_types(types: str) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+def revert_data_in_message(message: str) -> bytes | str | None:
+    """Revert data some nodes only put in the message: eth-tester's `b'...'` repr, or a trailing 0x-hex word.
+
+    NOTE: a stored error text may be cut short inside the bytes literal (`b'\\xe4P...`); the complete escapes
+    before the cut still give the 4-byte selector, which is enough to name the error.
+    """
+    literal = re.search(r"b(['\"]).*\1\s*$", message)
+    if literal:
+        return _bytes_literal(literal.group(0))
+    hexdata = re.search(r"0x[0-9a-fA-F]{8,}\s*$", message)
+    if hexdata:
+        return hexdata.group(0).strip()
+    start = message.find("b'")
+    if start < 0:
+        return None
+    text = message[start:]
+    end = text.find("'", 2)
+    text = text[: end + 1] if end > 0 else re.sub(r"\\(x[0-9a-fA-F]?)?$", "", text) + "'"
+    return _bytes_literal(text)
+
+
+def _bytes_literal(text: str) -> bytes | None:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, bytes) else None

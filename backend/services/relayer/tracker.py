@@ -1,6 +1,6 @@
 """Follows open intents to a final state: receipts of every attempt hash, confirmation depth or the `finalized`
-tag, canonical-block checks (reorgs), fee replacement of stuck transactions, rebroadcast of dropped ones, and
-nonce reconciliation with fillers for nonces nothing will ever use.
+tag, canonical-block checks (reorgs), fee replacement of stuck transactions (`replacement`), rebroadcast of
+dropped ones, and nonce reconciliation with fillers for nonces nothing will ever use (`nonce_manager`).
 
 NOTE: the open-source relayers the brief surveyed bump only after minutes, treat one block as final and never
 look for reorgs; here a tx is replaced `replace_after_blocks` blocks after its last broadcast, and a receipt only
@@ -9,32 +9,30 @@ counts once its block is still canonical at the confirmation depth.
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3.exceptions import TransactionNotFound
 
+from backend.adapters.chain.client import ChainClient
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.relayer import FILLER_PURPOSE, OPEN_STATES, HotWalletState, RelayAttempt, RelayIntent
 from backend.services.relayer import metrics
+from backend.services.relayer.attempts import PassView, attempts_of, left_process, live_attempts, resend_candidate
+from backend.services.relayer.broadcaster import Broadcaster
 from backend.services.relayer.chain_reads import ChainReads
-from backend.services.relayer.fee_oracle import FeeQuote
-from backend.services.relayer.nonce_manager import ChainNonces
-from backend.services.relayer.sender import fees_of
-
-if TYPE_CHECKING:
-    from backend.services.relayer.relayer import Relayer
+from backend.services.relayer.config import RelayerConfig
+from backend.services.relayer.nonce_manager import ChainNonces, NonceReconciler
+from backend.services.relayer.replacement import Replacer, is_stuck
+from backend.services.relayer.revert_decoder import RevertDecoder, revert_data_in_message
+from backend.services.relayer.store import RelayStore
 
 log = logging.getLogger("loyalty.relayer")
-MAX_FILLERS_PER_PASS = 16
-UNDERPRICED_PREFIXES = ("underpriced", "replacement-underpriced")
 GAUGE_EVERY_S = 5.0  # in-flight and hot-wallet balance gauges
 
 
@@ -42,66 +40,56 @@ def _hex(value: Any) -> str:
     return HexBytes(value).to_0x_hex()
 
 
-def _revert_data_in_message(message: str) -> bytes | str | None:
-    """Revert data some nodes only put in the message: eth-tester's `b'...'` repr, or a trailing 0x-hex word."""
-    literal = re.search(r"b(['\"]).*\1\s*$", message)
-    if literal:
-        try:
-            value = ast.literal_eval(literal.group(0))
-            return value if isinstance(value, bytes) else None
-        except (ValueError, SyntaxError):
-            return None
-    hexdata = re.search(r"0x[0-9a-fA-F]{8,}\s*$", message)
-    return hexdata.group(0).strip() if hexdata else None
-
-
-def _left_process(attempt: RelayAttempt) -> bool:
-    return not (attempt.status == "signed" and attempt.broadcasts == 0)
-
-
-@dataclass(frozen=True)
-class PassView:
-    """One intent's attempts and what the node said about their hashes, read once per tracker pass."""
-
-    attempts: list[RelayAttempt]
-    receipts: dict[str, dict[str, Any]]
-    in_node: set[str]
-
-    def node_knows(self) -> bool:
-        """Whether the node has any of our signed transactions (in its pool or mined)."""
-        if not self.attempts or self.attempts[-1].status == "signed":
-            return False  # never sent: send it
-        return any(a.tx_hash in self.in_node for a in self.attempts)
-
-
 class Tracker:
-    def __init__(self, relayer: Relayer) -> None:
-        self.r = relayer
-        self.eth = relayer.chain.w3.eth
-        self.reads = ChainReads(relayer.chain)
+    """One chain's tracking passes, given the relayer's parts it needs (no `Relayer`: it builds the tracker)."""
+
+    def __init__(
+        self,
+        *,
+        store: RelayStore,
+        chain: ChainClient,
+        config: RelayerConfig,
+        wallets: Iterable[str],
+        broadcaster: Broadcaster,
+        replacer: Replacer,
+        reconciler: NonceReconciler,
+        decoder: RevertDecoder,
+        label: str,
+    ) -> None:
+        self.store = store
+        self.chain = chain
+        self.chain_id = chain.chain_id
+        self.config = config
+        self.wallets = list(wallets)
+        self.broadcaster = broadcaster
+        self.replacer = replacer
+        self.reconciler = reconciler
+        self.decoder = decoder
+        self.label = label
+        self.eth = chain.w3.eth
+        self.reads = ChainReads(chain)
         self._gauges_at = 0.0
 
     def track(self) -> bool:
-        r = self.r
-        head = r.chain.head()
-        finalized = self._finalized() if r.config.use_finalized_tag else None
-        with r.uow() as uow:
+        head = self.chain.head()
+        finalized = self._finalized() if self.config.use_finalized_tag else None
+        with self.store.uow() as uow:
             s = uow.session
             intents = list(
                 s.scalars(
                     select(RelayIntent)
-                    .where(RelayIntent.chain_id == r.chain_id, RelayIntent.state.in_(OPEN_STATES))
+                    .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state.in_(OPEN_STATES))
                     .order_by(RelayIntent.wallet, RelayIntent.nonce)
                 )
             )
-            seen_by = self._attempts_of(s, [i.id for i in intents])
-            known = set(s.scalars(select(HotWalletState.address).where(HotWalletState.chain_id == r.chain_id)))
+            seen_by = attempts_of(s, [i.id for i in intents])
+            known = set(s.scalars(select(HotWalletState.address).where(HotWalletState.chain_id == self.chain_id)))
             s.expunge_all()
-        wallets = ({str(i.wallet) for i in intents} | known) & set(r.wallets)
+        wallets = ({str(i.wallet) for i in intents} | known) & set(self.wallets)
         # NOTE: nonces are read BEFORE receipts: a nonce already used while none of our hashes has a receipt is
         # then surely taken by someone else's transaction, not by ours mined in between.
         nonces = self.reads.nonces(sorted(wallets))
-        sent = [a for i in intents for a in seen_by.get(i.id, []) if _left_process(a)]
+        sent = [a for i in intents for a in seen_by.get(i.id, []) if left_process(a)]
         receipts = self.reads.receipts([a.tx_hash for a in sent])
         unmined = [i.id for i in intents if self._found(seen_by.get(i.id, []), receipts) is None]
         in_node = self.reads.known([a.tx_hash for i in unmined for a in seen_by.get(i, []) if a.status != "signed"])
@@ -115,7 +103,7 @@ class Tracker:
                 log.exception("relay track failed for intent id=%s; retrying next pass", snapshot.id)
         for wallet in sorted(wallets):
             try:
-                changed |= self._reconcile(wallet, nonces[wallet], head, rebroadcast)
+                changed |= self.reconciler.reconcile(wallet, nonces[wallet], head, rebroadcast)
             except Exception:
                 log.exception("relay nonce reconciliation failed for wallet %s", wallet)
         self._gauges()
@@ -132,7 +120,6 @@ class Tracker:
         nonces: dict[str, ChainNonces],
         rebroadcast: set[tuple[str, int]],
     ) -> bool:
-        r = self.r
         # 1) the snapshot and the node's view were read for the whole pass, without the write lock
         seen = view.attempts
         if snapshot.wallet not in nonces or not seen:
@@ -143,12 +130,12 @@ class Tracker:
             return False  # nothing to decide: no write lock taken
         intent_id = snapshot.id
         # 2) decide under the lock, unless another worker moved this intent in between (then: next pass)
-        with r.writing() as uow:
+        with self.store.writing() as uow:
             s = uow.session
             intent = s.scalar(select(RelayIntent).where(RelayIntent.id == intent_id).with_for_update(skip_locked=True))
             if intent is None or intent.state != snapshot.state:
                 return False
-            attempts = self._attempts(s, intent_id)
+            attempts = live_attempts(s, intent_id)
             if [(a.id, a.status) for a in attempts] != [(a.id, a.status) for a in seen]:
                 return False
             if found is not None:
@@ -171,21 +158,21 @@ class Tracker:
             latest = attempts[-1]
             new: RelayAttempt | None = None
             if intent.cancel_requested and not any(a.kind == "cancel" for a in attempts):
-                new = self._replacement(s, intent, latest, cancel=True)
+                new = self.replacer.replacement(s, intent, latest, cancel=True)
             elif not changed and self._stuck(attempts, head):  # just reorged out: resend first, replace later
-                new = self._replacement(s, intent, latest)
+                new = self.replacer.replacement(s, intent, latest)
             if new is not None:
                 s.add(new)
                 intent.tx_hash = new.tx_hash
                 uow.commit()
-                r.broadcast_attempt(new.id, head)
+                self.broadcaster.broadcast_attempt(new.id, head)
                 return True
-            resend = None if node_knows else self._resend_candidate(intent, attempts)
+            resend = None if node_knows else resend_candidate(intent, attempts)
             uow.commit()
         if resend is not None:
             rebroadcast.add((str(intent.wallet), int(intent.nonce)))
-            metrics.REBROADCASTS.labels(r.label).inc()
-            r.broadcast_attempt(resend, head, restart_clock=True)
+            metrics.REBROADCASTS.labels(self.label).inc()
+            self.broadcaster.broadcast_attempt(resend, head, restart_clock=True)
         # NOTE: a rebroadcast or a wait is not progress: returning True would make the runner spin at once
         return changed
 
@@ -195,7 +182,7 @@ class Tracker:
     ) -> tuple[RelayAttempt, dict[str, Any]] | None:
         """The prefetched receipt of whichever attempt mined (see `_receipt`)."""
         for attempt in reversed(attempts):
-            if _left_process(attempt) and attempt.tx_hash in receipts:
+            if left_process(attempt) and attempt.tx_hash in receipts:
                 return attempt, receipts[attempt.tx_hash]
         return None
 
@@ -206,7 +193,7 @@ class Tracker:
         so a depth of 1 confirms in the same pass instead of the next one."""
         if finalized is not None:  # LOYALTY_USE_FINALIZED_TAG: the node's finality (Polygon milestones)
             return number <= finalized
-        return max(head, number) - number + 1 >= self.r.config.confirmations
+        return max(head, number) - number + 1 >= self.config.confirmations
 
     def _idle(
         self,
@@ -265,7 +252,6 @@ class Tracker:
         head: int,
         finalized: int | None,
     ) -> bool:
-        r = self.r
         number, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"])
         changed = False
         if intent.state != "included" or intent.block_hash != block_hash or intent.tx_hash != attempt.tx_hash:
@@ -277,7 +263,7 @@ class Tracker:
             intent.waiting_reason = None
             sent = [a.sent_at_block for a in attempts if a.sent_at_block is not None]
             if sent:
-                metrics.BLOCKS_TO_INCLUSION.labels(r.label).observe(max(0, number - min(sent)))
+                metrics.BLOCKS_TO_INCLUSION.labels(self.label).observe(max(0, number - min(sent)))
             log.info(
                 "relay included intent=%s:%s nonce=%s tx=%s block=%s status=%s",
                 intent.purpose,
@@ -298,12 +284,12 @@ class Tracker:
             intent.state, intent.error = "failed", "cancelled"
         elif int(receipt["status"]) == 1:
             intent.state, intent.error = "confirmed", None
-            metrics.CONFIRMED.labels(r.label, intent.purpose).inc()
+            metrics.CONFIRMED.labels(self.label, intent.purpose).inc()
         else:
             intent.state, intent.error = "failed", self._revert_reason(intent, attempt, receipt)[:500]
-            metrics.REVERTS.labels(r.label).inc()
+            metrics.REVERTS.labels(self.label).inc()
         intent.confirmed_at = utcnow()
-        metrics.FEE_PAID.labels(r.label).inc(intent.fee_paid_wei or 0)
+        metrics.FEE_PAID.labels(self.label).inc(intent.fee_paid_wei or 0)
         log.info(
             "relay %s intent=%s:%s nonce=%s tx=%s block=%s%s",
             intent.state,
@@ -334,9 +320,9 @@ class Tracker:
                 data = getattr(exc, "data", None)
                 if isinstance(data, dict):
                     data = data.get("data")
-                data = data or _revert_data_in_message(str(exc))
+                data = data or revert_data_in_message(str(exc))
                 if isinstance(data, str | bytes) and data:
-                    return self.r.decoder.decode(data)
+                    return self.decoder.decode(data)
                 return f"reverted: {str(exc)[:300]}"
         if int(receipt["gasUsed"]) >= attempt.gas_limit:
             return f"out of gas (gas limit {attempt.gas_limit})"
@@ -344,7 +330,7 @@ class Tracker:
 
     def _unwind(self, intent: RelayIntent, why: str) -> None:
         log.warning("relay reorg intent=%s:%s tx=%s: %s", intent.purpose, intent.ref, intent.tx_hash, why)
-        metrics.REORGS.labels(self.r.label).inc()
+        metrics.REORGS.labels(self.label).inc()
         intent.state = "submitted"
         intent.block_number = intent.block_hash = intent.gas_used = None
         intent.effective_gas_price = intent.fee_paid_wei = None
@@ -353,7 +339,7 @@ class Tracker:
     def _used_by_stranger(self, intent: RelayIntent, attempts: list[RelayAttempt], head: int) -> bool:
         """Only re-sign once the foreign use of our nonce is buried under the confirmation depth and our hashes
         still have no receipt: re-signing while our own tx may come back (a reorg) would send it twice."""
-        depth_block = head - max(self.r.config.confirmations, 1)
+        depth_block = head - max(self.config.confirmations, 1)
         if depth_block < 0:
             return False
         used = int(self.eth.get_transaction_count(intent.wallet, depth_block))  # type: ignore[arg-type]
@@ -373,163 +359,7 @@ class Tracker:
         intent.nonce = None
 
     def _stuck(self, attempts: list[RelayAttempt], head: int) -> bool:
-        latest = attempts[-1]
-        if latest.status == "rejected" and (latest.error or "").startswith(UNDERPRICED_PREFIXES):
-            # the node refused the price: re-quote and replace now; if the replacement is refused too, once per
-            # block, so fees cannot escalate by 12.5 % on every pass of a busy tracker
-            refused_before = any(a.status == "rejected" for a in attempts[:-1])
-            return not refused_before or latest.sent_at_block is None or head > latest.sent_at_block
-        if latest.status != "sent" or latest.sent_at_block is None:
-            return False  # never sent (resend it) or refused for another reason (e.g. funds: more fees won't help)
-        return head - latest.sent_at_block >= self.r.config.replace_after_blocks
-
-    def _replacement(
-        self, s: Session, intent: RelayIntent, latest: RelayAttempt, cancel: bool = False
-    ) -> RelayAttempt | None:
-        """Same nonce, each fee max(old × 1.125 rounded up, fresh quote) — Polygon wants both ≥ 110 % — within caps."""
-        r = self.r
-        fees = fees_of(latest).replacement(r.fee_oracle.quote())
-        gas = 21_000 if cancel or latest.kind == "cancel" else intent.gas_limit
-        if intent.purpose != FILLER_PURPOSE:
-            reason = r.cap_reason(s, fees, gas, exclude_intent=intent.id)
-            if reason is not None:
-                if intent.waiting_reason != f"replacement {reason}":
-                    log.info("relay replacement held intent=%s:%s: %s", intent.purpose, intent.ref, reason)
-                    intent.waiting_reason = f"replacement {reason}"
-                return None
-        signer = r.wallets[str(intent.wallet)]
-        assert intent.nonce is not None
-        if cancel or latest.kind == "cancel":
-            attempt = r.sender.sign(
-                signer,
-                intent,
-                nonce=intent.nonce,
-                fees=fees,
-                kind="cancel",
-                to=signer.address,
-                data="0x",
-                value=0,
-                gas_limit=gas,
-            )
-        else:
-            attempt = r.sender.sign(signer, intent, nonce=intent.nonce, fees=fees, kind="replacement")
-        intent.waiting_reason = None
-        metrics.REPLACEMENTS.labels(r.label).inc()
-        log.info(
-            "relay replace intent=%s:%s nonce=%s old=%s new=%s %s",
-            intent.purpose,
-            intent.ref,
-            intent.nonce,
-            latest.tx_hash,
-            attempt.tx_hash,
-            fees.describe(),
-        )
-        return attempt
-
-    def _attempts_of(self, s: Session, intent_ids: list[int]) -> dict[int, list[RelayAttempt]]:
-        by_intent: dict[int, list[RelayAttempt]] = {i: [] for i in intent_ids}
-        for start in range(0, len(intent_ids), 1000):
-            query = select(RelayAttempt).where(
-                RelayAttempt.intent_id.in_(intent_ids[start : start + 1000]), RelayAttempt.status != "dead"
-            )
-            for attempt in s.scalars(query.order_by(RelayAttempt.id)):
-                by_intent[attempt.intent_id].append(attempt)
-        return by_intent
-
-    def _attempts(self, s: Session, intent_id: int) -> list[RelayAttempt]:
-        query = select(RelayAttempt).where(RelayAttempt.intent_id == intent_id, RelayAttempt.status != "dead")
-        return list(s.scalars(query.order_by(RelayAttempt.id)))
-
-    def _node_knows(self, attempts: list[RelayAttempt]) -> bool:
-        """Whether the node has any of our signed transactions (in its pool or mined)."""
-        if attempts[-1].status == "signed":
-            return False  # never sent: send it
-        for attempt in reversed(attempts):
-            try:
-                if self.eth.get_transaction(attempt.tx_hash) is not None:  # type: ignore[arg-type]
-                    return True
-            except TransactionNotFound:
-                continue
-        return False
-
-    def _resend_candidate(self, intent: RelayIntent, attempts: list[RelayAttempt]) -> int | None:
-        """A dropped transaction (the node knows none of our hashes, the nonce is free): the same bytes again."""
-        latest = attempts[-1]
-        if latest.status == "signed":
-            return latest.id
-        preferred = [a for a in attempts if a.tx_hash == intent.tx_hash and a.status == "sent"]
-        sendable = preferred or [a for a in attempts if a.status == "sent"] or [latest]
-        return sendable[-1].id
-
-    # -- per wallet ---------------------------------------------------------------------------------------------
-
-    def _reconcile(self, wallet: str, chain: ChainNonces, head: int, rebroadcast: set[tuple[str, int]]) -> bool:
-        r = self.r
-        new_ids: list[int] = []
-        resend: int | None = None
-        with r.writing() as uow:
-            s = uow.session
-            drift = r.nonces.reconcile(s, wallet, chain)
-            if drift.skipped_to is not None:
-                log.warning("relay nonce drift wallet=%s: chain ahead, next nonce now %s", wallet, drift.skipped_to)
-            quote: FeeQuote | None = None
-            for nonce in drift.unfilled[:MAX_FILLERS_PER_PASS]:
-                quote = quote or r.fee_oracle.quote()
-                new_ids.append(self._filler(s, wallet, nonce, quote))
-            if drift.node_missing is not None and (wallet, drift.node_missing) not in rebroadcast:
-                owner = s.scalar(
-                    select(RelayIntent).where(
-                        RelayIntent.chain_id == r.chain_id,
-                        RelayIntent.wallet == wallet,
-                        RelayIntent.nonce == drift.node_missing,
-                        RelayIntent.state == "submitted",
-                    )
-                )
-                if owner is not None:
-                    attempts = list(
-                        s.scalars(
-                            select(RelayAttempt)
-                            .where(RelayAttempt.intent_id == owner.id, RelayAttempt.status != "dead")
-                            .order_by(RelayAttempt.id)
-                        )
-                    )
-                    if attempts and not self._node_knows(attempts):
-                        resend = self._resend_candidate(owner, attempts)
-            uow.commit()
-        for attempt_id in new_ids:
-            r.broadcast_attempt(attempt_id, head)
-        if resend is not None:
-            metrics.REBROADCASTS.labels(r.label).inc()
-            r.broadcast_attempt(resend, head, restart_clock=True)
-        return bool(new_ids) or drift.skipped_to is not None
-
-    def _filler(self, s: Session, wallet: str, nonce: int, quote: FeeQuote) -> int:
-        """A 0-value self-transfer on a nonce no intent holds, so the wallet's later nonces can mine."""
-        r = self.r
-        signer = r.wallets[wallet]
-        intent = RelayIntent(
-            purpose=FILLER_PURPOSE,
-            ref=f"{r.chain_id}:{wallet}:{nonce}:{utcnow().timestamp():.6f}",
-            chain_id=r.chain_id,
-            to_address=wallet,
-            data="0x",
-            value_wei=0,
-            gas_limit=21_000,
-            state="submitted",
-            wallet=wallet,
-            nonce=nonce,
-            settled=True,  # nobody consumes fillers
-            submitted_at=utcnow(),
-        )
-        s.add(intent)
-        s.flush()
-        attempt = r.sender.sign(signer, intent, nonce=nonce, fees=quote, kind="filler")
-        s.add(attempt)
-        intent.tx_hash = attempt.tx_hash
-        s.flush()
-        metrics.FILLERS.labels(r.label).inc()
-        log.warning("relay filler wallet=%s nonce=%s tx=%s (nonce held by no intent)", wallet, nonce, attempt.tx_hash)
-        return attempt.id
+        return is_stuck(attempts, head, self.config.replace_after_blocks)
 
     def _finalized(self) -> int | None:
         try:
@@ -538,15 +368,14 @@ class Tracker:
             return None
 
     def _gauges(self) -> None:
-        r = self.r
         if time.monotonic() - self._gauges_at < GAUGE_EVERY_S:
             return  # NOTE: one balance read per wallet per pass cost more than the rest of an idle pass
         self._gauges_at = time.monotonic()
-        with r.uow() as uow:
-            counts = r.in_flight(uow.session)
-        for wallet in r.wallets:
-            metrics.IN_FLIGHT.labels(r.label, wallet).set(counts.get(wallet, 0))
+        with self.store.uow() as uow:
+            counts = self.store.in_flight(uow.session)
+        for wallet in self.wallets:
+            metrics.IN_FLIGHT.labels(self.label, wallet).set(counts.get(wallet, 0))
             try:  # an empty hot wallet jams its nonces: alert on this gauge
-                metrics.BALANCE.labels(r.label, wallet).set(int(self.eth.get_balance(wallet)))  # type: ignore[arg-type]
+                metrics.BALANCE.labels(self.label, wallet).set(int(self.eth.get_balance(wallet)))  # type: ignore[arg-type]
             except Exception as exc:
                 log.debug("balance of %s unavailable: %s", wallet, exc)

@@ -17,7 +17,7 @@ from backend.adapters.orm.minting import CreditOutbox
 from backend.api.app import create_app
 from backend.bootstrap import Container, provision
 from backend.domain.actions import ActionIn
-from backend.services.actions import record_action
+from backend.services.actions.recorder import record_action
 from backend.services.deployment import PlatformContracts
 from tests.conftest import make_settings, wipe_postgres
 from tests.support.auth import create_brand

@@ -21,6 +21,7 @@ from backend.bootstrap import Container, provision
 from devtools.anvil import AnvilNode, anvil_available
 from indexer.decode import TRANSFER
 from tests.conftest import make_settings
+from tests.integration.indexer.kill_before_commit import KILL_BEFORE_COMMIT_ENV
 
 pytestmark = pytest.mark.skipif(not anvil_available(), reason="anvil binary missing")
 
@@ -133,8 +134,12 @@ def indexer_env(container: Container, **extra: str) -> dict[str, str]:
 
 
 def start(container: Container, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    """`loyalty indexer run` in a subprocess; with `LOYALTY_INDEXER_TEST_KILL_BEFORE_COMMIT=N` in `extra`, one that
+    SIGKILLs itself before the N-th batch's COMMIT (`kill_before_commit`)."""
+    crash = KILL_BEFORE_COMMIT_ENV in extra
+    module = "tests.integration.indexer.kill_before_commit" if crash else "backend.cli"
     return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "indexer", "run", *args],
+        [sys.executable, "-m", module, "indexer", "run", *args],
         cwd=REPO,
         env=indexer_env(container, **extra),
         stdout=subprocess.DEVNULL,

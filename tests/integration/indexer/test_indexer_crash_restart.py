@@ -13,7 +13,7 @@ import pytest
 
 from backend.bootstrap import Container
 from devtools.anvil import AnvilNode
-from indexer.cli import EXIT_REORG_BEYOND_DEPTH, KILL_BEFORE_COMMIT_ENV
+from indexer.cli import EXIT_REORG_BEYOND_DEPTH
 from tests.integration.indexer.conftest import (
     REPO,
     batch_mint,
@@ -25,6 +25,7 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
+from tests.integration.indexer.kill_before_commit import KILL_BEFORE_COMMIT_ENV
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 

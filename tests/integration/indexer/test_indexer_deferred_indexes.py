@@ -11,7 +11,6 @@ import pytest
 
 from backend.bootstrap import Container, indexer_streamer
 from devtools.anvil import AnvilNode
-from indexer.cli import KILL_BEFORE_COMMIT_ENV
 from indexer.store import open_store
 from indexer.store.base import MirrorStore
 from indexer.store.deferred_indexes import deferred_indexes
@@ -24,6 +23,7 @@ from tests.integration.indexer.conftest import (
     random_wallet,
     start,
 )
+from tests.integration.indexer.kill_before_commit import KILL_BEFORE_COMMIT_ENV
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres]
 ALL = sorted(str(i.name) for i in deferred_indexes())

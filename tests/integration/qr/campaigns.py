@@ -13,6 +13,7 @@ from backend.adapters.orm.minting import CreditOutbox
 from backend.adapters.orm.qr import QrCampaign
 from backend.bootstrap import Container
 from backend.services import qr as qr_service
+from backend.services import qr_campaigns, qr_rendering
 from backend.services.api_keys import create_key
 
 WALLET = "0x" + "ab" * 20
@@ -59,11 +60,11 @@ def campaign_factory(container: Container) -> MakeCampaign:
         }
         values.update(overrides)
         with container.uow() as uow:
-            campaign = qr_service.create_campaign(
+            campaign = qr_campaigns.create_campaign(
                 uow.session,
                 container.qr_keyring,
                 brand_id=brands[brand_id],
-                spec=qr_service.CampaignSpec(**values),
+                spec=qr_campaigns.CampaignSpec(**values),
                 created_by="test",
                 now=now,
             )
@@ -74,7 +75,7 @@ def campaign_factory(container: Container) -> MakeCampaign:
 
 
 def code_of(container: Container, campaign: QrCampaign, serial: int = 1) -> str:
-    return qr_service.code_text(campaign, serial, container.qr_keyring)
+    return qr_rendering.code_text(campaign, serial, container.qr_keyring)
 
 
 def credits(container: Container) -> list[tuple[str, int]]:

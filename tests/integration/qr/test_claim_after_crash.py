@@ -11,6 +11,7 @@ import pytest
 from backend.bootstrap import Container
 from backend.domain import qr as codec
 from backend.services import qr as qr_service
+from backend.services import qr_errors
 from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, claim, code_of, credits
 
 
@@ -32,6 +33,6 @@ def test_retry_after_a_claim_died_in_flight_is_credited_once(
     result = claim(qr_container, code, WALLET)
 
     assert result.code_id == 2 and result.amount == 10**18
-    with pytest.raises(qr_service.QrAlreadyClaimed):  # now it is claimed: refused (from Redis, instantly)
+    with pytest.raises(qr_errors.QrAlreadyClaimed):  # now it is claimed: refused (from Redis, instantly)
         claim(qr_container, code, OTHER_WALLET)
     assert credits(qr_container) == [(result.wallet, 10**18)]

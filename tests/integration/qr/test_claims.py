@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from backend.adapters.orm.qr import QrClaim
 from backend.bootstrap import Container
 from backend.domain import qr as codec
-from backend.domain.rules import FixedRule, PromotionSpec
-from backend.errors import NotFound
-from backend.services import qr as qr_service
+from backend.domain.promotion_spec import FixedRule, PromotionSpec
+from backend.errors import InvalidInput, NotFound
+from backend.services import qr_campaigns, qr_errors, qr_rendering
 from backend.services.promotions import create_promotion
 from tests.integration.qr.campaigns import (
     OTHER_WALLET,
@@ -46,7 +46,7 @@ def test_first_claim_wins_and_a_replay_is_refused(qr_container: Container, make_
     assert (result.campaign_id, result.code_id, result.amount) == (campaign.id, 3, 10**18)
     assert result.action_id
     assert result.wallet.lower() == WALLET and result.wallet != WALLET  # checksummed
-    with pytest.raises(qr_service.QrAlreadyClaimed):
+    with pytest.raises(qr_errors.QrAlreadyClaimed):
         claim(qr_container, code, OTHER_WALLET)
     assert _claims(qr_container) == 1
     assert credits(qr_container) == [(result.wallet, 10**18)]
@@ -64,7 +64,7 @@ def test_flushed_redis_never_allows_a_second_claim(qr_container: Container, make
     code = code_of(qr_container, campaign)
     claim(qr_container, code, WALLET)
     _flush_prefix(qr_container)
-    with pytest.raises(qr_service.QrAlreadyClaimed):
+    with pytest.raises(qr_errors.QrAlreadyClaimed):
         claim(qr_container, code, OTHER_WALLET)
     assert _claims(qr_container) == 1
     assert len(credits(qr_container)) == 1
@@ -76,28 +76,28 @@ def test_forged_malformed_expired_and_unknown_codes_get_their_own_errors(
     campaign = make_campaign(codes=2)
     ring = qr_container.qr_keyring
     attacker = codec.QrKeyring("not-the-platform-key-123456")
-    expiry, kid = qr_service.expires_at(campaign), ring.current_id
+    expiry, kid = qr_rendering.expires_at(campaign), ring.current_id
     forged = codec.encode(codec.QrPayload(campaign.id, 1, expiry, kid), attacker.signing_key())
     never_issued = codec.encode(codec.QrPayload(campaign.id, 3, expiry, kid), ring.signing_key())
     no_campaign = codec.encode(codec.QrPayload(999_999, 1, expiry, kid), ring.signing_key())
     cases = {
-        forged: qr_service.QrForged,
-        "NOT-A-CODE": qr_service.QrMalformed,
-        never_issued: qr_service.QrUnknownCampaign,
-        no_campaign: qr_service.QrUnknownCampaign,
+        forged: qr_errors.QrForged,
+        "NOT-A-CODE": qr_errors.QrMalformed,
+        never_issued: qr_errors.QrUnknownCampaign,
+        no_campaign: qr_errors.QrUnknownCampaign,
     }
     for raw, error in cases.items():
         with pytest.raises(error):
             claim(qr_container, raw, WALLET)
     later = datetime.now(UTC) + timedelta(days=2)
-    with pytest.raises(qr_service.QrExpired):
+    with pytest.raises(qr_errors.QrExpired):
         claim(
             qr_container,
             code_of(qr_container, campaign),
             WALLET,
             now=later,
         )
-    assert {e.code for e in cases.values()} | {qr_service.QrExpired.code} == {
+    assert {e.code for e in cases.values()} | {qr_errors.QrExpired.code} == {
         "qr-forged",
         "qr-malformed",
         "qr-unknown-campaign",
@@ -110,21 +110,21 @@ def test_paused_future_and_exhausted_campaigns_refuse_claims(
     qr_container: Container, make_campaign: MakeCampaign
 ) -> None:
     future = make_campaign(starts_at=datetime.now(UTC) + timedelta(hours=1))
-    with pytest.raises(qr_service.QrCampaignInactive) as info:
+    with pytest.raises(qr_errors.QrCampaignInactive) as info:
         claim(qr_container, code_of(qr_container, future), WALLET)
     assert info.value.code == "qr-campaign-inactive"
 
     paused = make_campaign()
     with qr_container.uow() as uow:
-        qr_service.set_state(qr_service.get_campaign(uow.session, paused.id), "paused")
+        qr_campaigns.set_state(qr_campaigns.get_campaign(uow.session, paused.id), "paused")
         uow.commit()
-    with pytest.raises(qr_service.QrCampaignInactive):
+    with pytest.raises(qr_errors.QrCampaignInactive):
         claim(qr_container, code_of(qr_container, paused), WALLET)
 
     capped = make_campaign(codes=5, max_claims=2)
     claim(qr_container, code_of(qr_container, capped, 1), WALLET)
     claim(qr_container, code_of(qr_container, capped, 2), WALLET)
-    with pytest.raises(qr_service.QrCampaignExhausted):
+    with pytest.raises(qr_errors.QrCampaignExhausted):
         claim(qr_container, code_of(qr_container, capped, 3), WALLET)
     assert _claims(qr_container) == 2
     assert sum(amount for _, amount in credits(qr_container)) == 2 * 10**18
@@ -146,7 +146,7 @@ def test_a_failed_claim_releases_its_reservation(qr_container: Container, make_c
 def test_invalid_wallet_is_refused(qr_container: Container, make_campaign: MakeCampaign) -> None:
     code = code_of(qr_container, make_campaign())
     for wallet in ("0x123", "0x" + "0" * 40, "not a wallet"):
-        with pytest.raises(qr_service.InvalidInput):
+        with pytest.raises(InvalidInput):
             claim(qr_container, code, wallet)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.adapters.orm.qr import QrClaim
 from backend.bootstrap import Container, provision
-from backend.services import qr as qr_service
+from backend.errors import LoyaltyError
 from tests.conftest import make_settings
 from tests.integration.qr.campaigns import campaign_factory, claim, code_of, credits
 
@@ -29,7 +29,7 @@ def _claim_concurrently(container: Container, code: str, claimants: int) -> Coun
         try:
             claim(container, code, wallet)
             outcome = "won"
-        except qr_service.LoyaltyError as exc:
+        except LoyaltyError as exc:
             outcome = exc.code
         with lock:
             outcomes[outcome] += 1

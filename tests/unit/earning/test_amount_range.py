@@ -10,14 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.domain.rules import (
-    ActionFacts,
-    ActivePromotion,
-    Evaluator,
-    EvaluatorState,
-    PromotionSpec,
-    check_spec_amounts,
-)
+from backend.domain.promotion_spec import PromotionSpec, check_spec_amounts
+from backend.domain.rules import ActionFacts, ActivePromotion, Evaluator, EvaluatorState
 from backend.domain.rules_amounts import MAX_TOKEN_UNITS, AmountOutOfRange, from_base_units, to_base_units
 
 TOKEN = "0x" + "7" * 40

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from backend.domain.rules import ActionFacts, ActivePromotion, Evaluator, EvaluatorState, PromotionSpec, TierBasis
+from backend.domain.promotion_spec import PromotionSpec
+from backend.domain.rules import ActionFacts, ActivePromotion, Evaluator, EvaluatorState, TierBasis
 from backend.domain.tiers import TierThresholds
 
 TOKEN = "0x" + "7" * 40

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from backend.domain.batching import (
     TX_GAS_CAP,
-    Credit,
     GasModel,
+    OutboxCredit,
     aggregate,
     gas_budget,
     plan_batch,
@@ -22,8 +22,8 @@ from backend.domain.manifest import MAX_ENTRY_AMOUNT
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def credit(i: int, wallet: str, amount: int = 10, at: int = 0) -> Credit:
-    return Credit(i, wallet, amount, f"act-{i}", "r1", T0 + timedelta(seconds=at))
+def credit(i: int, wallet: str, amount: int = 10, at: int = 0) -> OutboxCredit:
+    return OutboxCredit(i, wallet, amount, f"act-{i}", "r1", T0 + timedelta(seconds=at))
 
 
 def wallet(n: int) -> str:
