@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+# NOTE: its own keccak, not `backend.domain.hashing`: the auditor shares no code with what it verifies.
 try:  # NOTE: safe-pysha3 (an eth-hash dependency) hashes ~7x faster than eth-hash's default pycryptodome backend
     from sha3 import keccak_256
 
