@@ -26,18 +26,22 @@ from backend.adapters.db import UnitOfWork, alembic_config, make_engine, retry_l
 from backend.adapters.db import migrate as upgrade_schema
 from backend.config import Settings, get_settings
 from backend.errors import ConfigurationError
-from backend.services.action_batcher import ActionBatcher
-from backend.services.api_keys import ApiKeyCache
-from backend.services.deployment import PlatformContracts, ensure_platform_contracts, recorded_platform_contracts
-from backend.services.feed import FeedHub
-from backend.services.login_throttle import LoginThrottle, ThrottlePolicy
+from backend.services.earning.action_batcher import ActionBatcher
+from backend.services.foundation.api_keys import ApiKeyCache
+from backend.services.foundation.deployment import (
+    PlatformContracts,
+    ensure_platform_contracts,
+    recorded_platform_contracts,
+)
+from backend.services.foundation.login_throttle import LoginThrottle, ThrottlePolicy
+from backend.services.foundation.operators import ensure_admin
+from backend.services.foundation.rate_limit import RateLimiter
 from backend.services.minting.pipeline import MintingPipeline
-from backend.services.operators import ensure_admin
-from backend.services.qr import keyring
-from backend.services.rate_limit import RateLimiter
-from backend.services.redemptions import RedemptionDesk, RedemptionSettlement
+from backend.services.notifications.feed import FeedHub
+from backend.services.notifications.webhooks import WebhookDispatcher
+from backend.services.qr.claims import keyring
 from backend.services.relayer import build_relayer
-from backend.services.webhooks import WebhookDispatcher
+from backend.services.shoppers.redemptions import RedemptionDesk, RedemptionSettlement
 from indexer.service import build_streamer
 from indexer.streamer import Streamer
 

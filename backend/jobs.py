@@ -1,5 +1,6 @@
 """The platform's background jobs, in one table: the embedded runner's threads and Celery's tasks, beat schedule,
-wakes and queues are all generated from `JOBS` (`backend.runner.background_tasks`, `backend.worker.tasks`).
+wakes and queues are all generated from `JOBS` (`backend.entrypoints.runner.background_tasks`,
+`backend.entrypoints.worker.tasks`).
 
 Adding a job is one line here. Each job is a plain call on the container's components, so the embedded default
 runs the same code paths as production.
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from backend.services import action_imports
+from backend.services.earning import action_imports
 
 if TYPE_CHECKING:
     from backend.bootstrap import Container

@@ -1,5 +1,5 @@
 """What `loyalty indexer run|reconcile|status` do, as plain functions returning exit codes (typer is in
-`backend/cli_indexer.py`)."""
+`backend/entrypoints/cli/indexer.py`)."""
 
 from __future__ import annotations
 

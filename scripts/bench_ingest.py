@@ -62,7 +62,7 @@ def api_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[tu
         sys.executable,
         "-m",
         "uvicorn",
-        "backend.api.app:create_app",
+        "backend.entrypoints.api.app:create_app",
         "--factory",
         "--host",
         "127.0.0.1",
@@ -261,7 +261,7 @@ def record_imports(db_url: str) -> dict[str, Any]:
     from sqlalchemy.orm import sessionmaker
 
     from backend.adapters.db import make_engine
-    from backend.services import action_imports
+    from backend.services.earning import action_imports
 
     engine = make_engine(db_url)
     sessions = sessionmaker(bind=engine)

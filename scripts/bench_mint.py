@@ -50,7 +50,7 @@ from backend.adapters.chain.transactions import simple_fees
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.bootstrap import Container, provision
 from backend.config import Settings
-from backend.runner import EmbeddedRunner, PeriodicTask, background_tasks
+from backend.entrypoints.runner import EmbeddedRunner, PeriodicTask, background_tasks
 from backend.services.minting.token_views import TokenViews
 from devtools.anvil import AnvilNode
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from backend.api.app import create_app
 from backend.bootstrap import provision
 from backend.config import Settings
+from backend.entrypoints.api.app import create_app
 from loyalty_client import LoyaltyClient
 
 REPO = Path(__file__).resolve().parent.parent

@@ -158,7 +158,7 @@ def main() -> int:
                     py,
                     "-m",
                     "uvicorn",
-                    "backend.api.app:create_app",
+                    "backend.entrypoints.api.app:create_app",
                     "--factory",
                     "--host",
                     "127.0.0.1",
@@ -178,7 +178,7 @@ def main() -> int:
                 [
                     str(BIN / "celery"),
                     "-A",
-                    "backend.worker.celery_app",
+                    "backend.entrypoints.worker.celery_app",
                     "worker",
                     "--loglevel",
                     "WARNING",
@@ -197,7 +197,7 @@ def main() -> int:
                 [
                     str(BIN / "celery"),
                     "-A",
-                    "backend.worker.celery_app",
+                    "backend.entrypoints.worker.celery_app",
                     "beat",
                     "--loglevel",
                     "WARNING",

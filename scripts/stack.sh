@@ -57,7 +57,7 @@ up() {
   wait_http "http://127.0.0.1:$RPC_PORT" anvil 30
   .venv/bin/loyalty migrate >"$STATE/migrate.log" 2>&1
   .venv/bin/loyalty deploy | tail -1
-  start api .venv/bin/uvicorn backend.api.app:create_app --factory --host 127.0.0.1 --port "$API_PORT" \
+  start api .venv/bin/uvicorn backend.entrypoints.api.app:create_app --factory --host 127.0.0.1 --port "$API_PORT" \
     --workers 2 --no-access-log --log-level warning
   start worker .venv/bin/loyalty worker --loglevel WARNING
   start beat .venv/bin/loyalty beat --loglevel WARNING

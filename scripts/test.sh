@@ -15,6 +15,8 @@ echo "== ruff" >&2
 .venv/bin/ruff format --check .
 echo "== mypy" >&2
 .venv/bin/mypy
+echo "== import contracts" >&2
+.venv/bin/lint-imports --no-cache
 echo "== pytest" >&2
 mkdir -p test-artifacts
 set +e

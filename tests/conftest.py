@@ -18,7 +18,7 @@ from backend.adapters.db import make_engine, migrate
 from backend.adapters.orm.base import Base
 from backend.bootstrap import Container, provision
 from backend.config import Settings
-from backend.services.deployment import PlatformContracts
+from backend.services.foundation.deployment import PlatformContracts
 
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -13,8 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.adapters.orm.minting import MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, MintBatch
 from backend.audit.manifest_file import Manifest, ManifestEntry, write_manifest
 from backend.audit.records import checksum
 

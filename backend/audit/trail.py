@@ -13,8 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.earning import Action
-from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.audit.errors import ActionNotFound
 from backend.audit.export import belongs, to_manifest
 from backend.audit.manifest_file import entry_leaf, manifest_tree

@@ -66,7 +66,7 @@ def _validated(value: str) -> str:
     try:
         return parse_address(value)
     except InvalidAddressChecksum as exc:
-        # NOTE: the error type is mapped to the problem code in `backend.api.problems` (one place).
+        # NOTE: the error type is mapped to the problem code in `backend.entrypoints.api.problems` (one place).
         raise PydanticCustomError("invalid_address_checksum", "{detail}", {"detail": exc.detail}) from None
     except InvalidAddress as exc:
         raise PydanticCustomError("invalid_address", "{detail}", {"detail": exc.detail}) from None

@@ -5,7 +5,7 @@ first, then oldest); a promotion marked `exclusive` that credits anything stops 
 Inside a promotion: fixed / rate / first-purchase / referral rules add up, the tier multiplier scales that sum
 per wallet, then per-wallet caps clip it, then the remaining budget clips it. Amounts leave as token base units
 (int). The tier is the one the shopper's profile shows (`backend.domain.tiers`, thresholds loaded by
-`backend.services.tiers`): from lifetime earned with the brand, or across brands.
+`backend.services.earning.tiers`): from lifetime earned with the brand, or across brands.
 
 `Evaluator` keeps the batch's running state (first purchases, referrals, cap usage, budget, lifetime earned), so
 a batch of actions is evaluated exactly as if the actions had arrived one by one.

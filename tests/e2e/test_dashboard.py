@@ -118,7 +118,7 @@ def test_summary_and_rpc_passthrough(base_url: str, container: Container) -> Non
 
 
 def test_brand_managers_see_their_brand_only(base_url: str, container: Container) -> None:
-    from backend.services.operators import create_operator
+    from backend.services.foundation.operators import create_operator
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
         admin = _admin(client, container)

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from backend.bootstrap import Container
-from backend.cli import app
-from backend.demo.chain_clock import chain_clock_task
-from backend.runner import EmbeddedRunner, background_tasks
+from backend.entrypoints.cli.main import app
+from backend.entrypoints.demo.chain_clock import chain_clock_task
+from backend.entrypoints.runner import EmbeddedRunner, background_tasks
 from tests.support.live_server import live_server
 
 

@@ -26,9 +26,9 @@ from fastapi.testclient import TestClient
 from hexbytes import HexBytes
 from sqlalchemy import text
 
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
-from backend.runner import EmbeddedRunner, background_tasks
+from backend.entrypoints.api.app import create_app
+from backend.entrypoints.runner import EmbeddedRunner, background_tasks
 from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings, wipe_postgres
 from tests.integration.shoppers.kit import TOKEN, Wallet, balance, siwe_message

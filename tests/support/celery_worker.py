@@ -15,7 +15,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 def start_worker(settings: dict[str, str], tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
     """`celery worker` with `settings` (LOYALTY_* variables) on top of this environment; stderr → worker.log."""
-    command = [sys.executable, "-m", "celery", "-A", "backend.worker.celery_app", "worker", "--loglevel", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "backend.entrypoints.worker.celery_app",
+        "worker",
+        "--loglevel",
+        "WARNING",
+    ]
     with open(tmp_path / "worker.log", "ab") as log:
         return subprocess.Popen(
             [*command, *args],

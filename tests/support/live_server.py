@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from backend.api.app import create_app
 from backend.bootstrap import Container
+from backend.entrypoints.api.app import create_app
 from devtools.processes import free_port
 
 

@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from backend.adapters.orm.pipeline import OperatorAlert
+from backend.adapters.orm.minting import OperatorAlert
 from backend.services.minting.metrics import ALERTS
 
 log = logging.getLogger("loyalty.minting.alerts")

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
-from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.config import Settings
 from backend.domain.batching import (
     BatchPlan,

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from backend.adapters.orm.base import utcnow
-from backend.adapters.orm.pipeline import HolderCache
+from backend.adapters.orm.minting import HolderCache
 from backend.services.minting.token_views import TokenViews
 
 

@@ -1,6 +1,6 @@
 """The minting pipeline facade: aggregate → build → dispatch → track → settle, each step idempotent.
 
-The same `MintingPipeline` methods run as Celery tasks (`backend.worker.tasks`), in the embedded runner
+The same `MintingPipeline` methods run as Celery tasks (`backend.entrypoints.worker.tasks`), in the embedded runner
 (`backend.jobs`) and one at a time from the CLI (`loyalty pipeline step ...`).
 """
 

@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.adapters.orm.minting import MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, MintBatch
 from backend.domain.merkle import MerkleTree
 from backend.services.minting.errors import BatchNotFound
 

@@ -21,10 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
-from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.domain.timestamps import as_utc
-from backend.services.events import record_batch_confirmed
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.builder import PURPOSE, REASONS
 from backend.services.minting.holders import HolderKnowledge
@@ -36,6 +34,7 @@ from backend.services.minting.metrics import (
     REVERTS,
 )
 from backend.services.minting.token_views import TokenViews
+from backend.services.notifications.events import record_batch_confirmed
 
 log = logging.getLogger("loyalty.minting.settlement")
 ZERO_ROOT = "0x" + "00" * 32

@@ -16,7 +16,7 @@ from backend.adapters.chain.contracts import brand_id_bytes, create_token, token
 from backend.adapters.chain.keys import Signer, dev_account
 from backend.adapters.chain.transactions import send_and_wait
 from backend.bootstrap import Container, provision
-from backend.cli import app
+from backend.entrypoints.cli.main import app
 from devtools.anvil import AnvilNode, anvil_available
 from tests.conftest import make_settings
 from tests.integration.audit.history import MintedBatch, batch_mint

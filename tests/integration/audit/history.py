@@ -10,8 +10,7 @@ from typing import Any
 from eth_utils import keccak
 
 from backend.adapters.chain.transactions import send_and_wait
-from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.adapters.orm.pipeline import BatchItem
+from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.bootstrap import Container
 from backend.domain.manifest import (
     ManifestLine,

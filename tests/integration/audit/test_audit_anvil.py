@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from backend.audit.manifest_file import Manifest, ManifestEntry, write_manifest
-from backend.cli import app
+from backend.entrypoints.cli.main import app
 from devtools.flaky_rpc import Faults, FlakyRpc
 from tests.integration.audit.conftest import Platform, cli, verify
 from tests.integration.audit.history import batch_mint

@@ -8,9 +8,9 @@ from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.keys import dev_account
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.minting import CreditOutbox
-from backend.api.app import create_app
 from backend.audit.manifest_file import manifest_root, parse_manifest
 from backend.bootstrap import Container
+from backend.entrypoints.api.app import create_app
 from tests.integration.audit.history import batch_mint
 
 W1, W2 = dev_account(5).address, dev_account(6).address

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.adapters.chain.client import ChainClient
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
-from backend.services.deployment import PlatformContracts
+from backend.entrypoints.api.app import create_app
+from backend.services.foundation.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
 from tests.support.auth import create_brand
 from tests.support.shop import Shop

@@ -11,8 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from backend.adapters.orm.earning import Action, LedgerEntry
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
-from backend.services import action_imports
-from backend.services.ledger import check_ledger
+from backend.services.earning import action_imports
+from backend.services.earning.ledger import check_ledger
 from tests.integration.earning.test_actions import RATE, UNIT, W1, W2, purchase
 from tests.support.auth import create_brand, key_headers
 from tests.support.shop import Shop
@@ -193,7 +193,7 @@ def test_metrics_show_the_import_backlog(shop: Shop) -> None:
 
 
 def test_the_embedded_runner_records_imports(shop: Shop) -> None:
-    from backend.runner import EmbeddedRunner, background_tasks
+    from backend.entrypoints.runner import EmbeddedRunner, background_tasks
 
     shop.promote({"name": "base", "rules": [RATE]})
     accepted = submit(shop, [purchase(f"e{i}", amount="1") for i in range(3)])

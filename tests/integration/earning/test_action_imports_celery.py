@@ -10,7 +10,7 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from backend.adapters.orm.earning import Action
-from backend.services.ledger import check_ledger
+from backend.services.earning.ledger import check_ledger
 from tests.integration.earning.test_action_imports import ASYNC, results
 from tests.integration.earning.test_action_imports_kill import processed
 from tests.integration.earning.test_actions import RATE, purchase

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from backend.adapters.orm.earning import Action
 from backend.adapters.orm.imports import ActionImport
-from backend.services.ledger import check_ledger
+from backend.services.earning.ledger import check_ledger
 from tests.integration.earning.test_action_imports import ASYNC, credited, results
 from tests.integration.earning.test_actions import RATE, UNIT, purchase
 from tests.support.shop import Shop
@@ -26,7 +26,7 @@ PER_IMPORT = 5_000
 
 def recorder(db_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOYALTY_DATABASE_URL": db_url, "LOYALTY_ENV": "test"}
-    command = [sys.executable, "-m", "backend.cli", "ledger", "imports"]
+    command = [sys.executable, "-m", "backend.entrypoints.cli.main", "ledger", "imports"]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from backend.adapters.db import session_scope
 from backend.adapters.orm.earning import ApiKey, Brand
-from backend.api.app import create_app
-from backend.api.auth import jwt_signing_key
 from backend.bootstrap import Container, provision
+from backend.entrypoints.api.app import create_app
+from backend.entrypoints.api.auth import jwt_signing_key
 from tests.conftest import make_settings
 from tests.support.auth import admin_headers, create_api_key, key_headers, login
 

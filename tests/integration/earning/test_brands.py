@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from backend.adapters.chain.contracts import brand_id_bytes, factory_contract, token_contract
-from backend.api.routes import api_keys, brands, promotions
 from backend.bootstrap import Container
+from backend.entrypoints.api.routes.earning import promotions
+from backend.entrypoints.api.routes.foundation import api_keys, brands
 from tests.support.auth import admin_headers, create_brand, key_headers
 
 PROMO = {"name": "p", "rules": [{"kind": "fixed", "key": "f", "action_types": ["purchase"], "amount": "1"}]}

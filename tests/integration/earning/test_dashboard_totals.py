@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Brand
 from backend.adapters.orm.minting import CreditOutbox
-from backend.services.dashboard import summary
+from backend.services.dashboard.read_model import summary
 from tests.support.shop import Shop
 
 

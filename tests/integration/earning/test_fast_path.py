@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.services.ledger import check_ledger
+from backend.services.earning.ledger import check_ledger
 from tests.integration.earning.test_actions import RATE, W1, purchase
 from tests.support.auth import create_api_key, key_headers
 from tests.support.shop import Shop

@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from backend.adapters.chain.client import ChainClient
 from backend.adapters.orm.earning import LedgerEntry, Promotion
 from backend.adapters.orm.minting import CreditOutbox
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
 from backend.domain.actions import ActionIn
-from backend.services.actions.recorder import record_action
-from backend.services.deployment import PlatformContracts
+from backend.entrypoints.api.app import create_app
+from backend.services.earning.actions.recorder import record_action
+from backend.services.foundation.deployment import PlatformContracts
 from tests.conftest import make_settings, wipe_postgres
 from tests.support.auth import create_brand
 from tests.support.shop import Shop

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from backend.adapters.orm.earning import LedgerEntry, WalletBalance
 from backend.adapters.orm.minting import CreditOutbox
-from backend.services.ledger import check_ledger
+from backend.services.earning.ledger import check_ledger
 from tests.support.shop import Shop
 
 W = "0x" + "c3" * 20

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from backend.domain.actions import ActionIn
-from backend.services.actions.recorder import record_actions
-from backend.services.actions.results import ActionResult
+from backend.services.earning.actions.recorder import record_actions
+from backend.services.earning.actions.results import ActionResult
 from tests.integration.earning.test_actions import W1, W2
 from tests.support.shop import Shop
 

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from backend.adapters.orm.earning import WalletBalance
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.cli import app as cli_app
-from backend.services.ledger import check_ledger
+from backend.entrypoints.cli.main import app as cli_app
+from backend.services.earning.ledger import check_ledger
 from tests.support.shop import Shop
 
 W = "0x" + "f6" * 20

@@ -9,9 +9,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.adapters.orm.earning import WalletBalance
+from backend.adapters.write_batch import COPY_FROM, WriteBatch
 from backend.bootstrap import Container
-from backend.services.events import EVENTS
-from backend.services.write_batch import COPY_FROM, WriteBatch
+from backend.services.notifications.events import EVENTS
 
 BALANCES: Table = WalletBalance.__table__  # type: ignore[assignment]
 KEY = ["wallet", "chain_id", "token_address"]

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from backend.adapters.chain.contracts import token_contract
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
+from backend.entrypoints.api.app import create_app
 from tests.conftest import make_settings
 
 

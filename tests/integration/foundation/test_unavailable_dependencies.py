@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from backend.adapters.chain.client import connect
-from backend.api.app import create_app
 from backend.bootstrap import Container
-from backend.services import api_keys
+from backend.entrypoints.api.app import create_app
+from backend.services.foundation import api_keys
 from devtools.rpc_proxy import RpcProxy
 from tests.support.auth import create_brand, key_headers
 

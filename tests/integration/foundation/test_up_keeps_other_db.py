@@ -35,13 +35,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _up(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "backend.cli", "up", "--no-demo", "--port", str(port)]
+    command = [sys.executable, "-m", "backend.entrypoints.cli.main", "up", "--no-demo", "--port", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _up_once(env: dict[str, str], port: int) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "backend.cli", "up", "--no-demo", "--port", str(port)]
+    command = [sys.executable, "-m", "backend.entrypoints.cli.main", "up", "--no-demo", "--port", str(port)]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
 
 

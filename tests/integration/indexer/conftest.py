@@ -137,7 +137,7 @@ def start(container: Container, *args: str, **extra: str) -> subprocess.Popen[by
     """`loyalty indexer run` in a subprocess; with `LOYALTY_INDEXER_TEST_KILL_BEFORE_COMMIT=N` in `extra`, one that
     SIGKILLs itself before the N-th batch's COMMIT (`kill_before_commit`)."""
     crash = KILL_BEFORE_COMMIT_ENV in extra
-    module = "tests.integration.indexer.kill_before_commit" if crash else "backend.cli"
+    module = "tests.integration.indexer.kill_before_commit" if crash else "backend.entrypoints.cli.main"
     return subprocess.Popen(
         [sys.executable, "-m", module, "indexer", "run", *args],
         cwd=REPO,

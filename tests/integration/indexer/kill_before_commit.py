@@ -34,7 +34,7 @@ def install(n: int) -> None:
 
 
 if __name__ == "__main__":
-    from backend.cli import main
+    from backend.entrypoints.cli.main import main
 
     install(int(os.environ[KILL_BEFORE_COMMIT_ENV]))
     sys.argv[0] = "loyalty"

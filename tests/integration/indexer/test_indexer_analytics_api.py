@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.adapters.chain.contracts import token_contract
-from backend.api.app import create_app
 from backend.bootstrap import Container
+from backend.entrypoints.api.app import create_app
 from tests.integration.indexer.conftest import batch_mint, random_wallet, send
 from tests.support.auth import admin_headers, create_brand, key_headers
 

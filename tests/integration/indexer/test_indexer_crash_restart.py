@@ -68,7 +68,7 @@ def test_sigkill_anywhere_then_restart_gives_no_gap_and_no_duplicate(
     assert mirrored_transfers(chain_platform) == expected
     assert mirrored_count(chain_platform) == len(expected)  # no duplicates
     check = subprocess.run(
-        [sys.executable, "-m", "backend.cli", "indexer", "reconcile", "--json"],
+        [sys.executable, "-m", "backend.entrypoints.cli.main", "indexer", "reconcile", "--json"],
         cwd=REPO,
         env=indexer_env(chain_platform),
         capture_output=True,

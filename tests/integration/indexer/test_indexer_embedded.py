@@ -7,7 +7,7 @@ import secrets
 
 from backend.adapters.chain.contracts import token_contract
 from backend.bootstrap import Container
-from backend.runner import background_tasks
+from backend.entrypoints.runner import background_tasks
 from indexer.fetch.rpc import transport_for
 from indexer.reconcile import reconcile
 from tests.integration.indexer.conftest import batch_mint, new_brand_token, random_wallet, send

@@ -26,7 +26,11 @@ def loyalty(env: MintEnv, tmp_path: Path, *args: str) -> str:
         "LOYALTY_BATCH_WINDOW_S": "0.001",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "backend.cli", *args], cwd=REPO, env=environment, capture_output=True, text=True
+        [sys.executable, "-m", "backend.entrypoints.cli.main", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

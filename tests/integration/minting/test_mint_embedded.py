@@ -13,7 +13,7 @@ from backend.adapters.chain.contracts import token_contract
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import CreditOutbox, MintBatch
 from backend.bootstrap import Container
-from backend.runner import EmbeddedRunner, background_tasks
+from backend.entrypoints.runner import EmbeddedRunner, background_tasks
 
 
 def relay_state(container: Container) -> list[object]:

@@ -10,9 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 
 from backend.adapters.chain.contracts import token_contract
-from backend.adapters.orm.minting import CreditOutbox, MintBatch
-from backend.adapters.orm.pipeline import BatchItem, OperatorAlert
-from backend.api.app import create_app
+from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch, OperatorAlert
+from backend.entrypoints.api.app import create_app
 from backend.services.minting.builder import PURPOSE, BatchBuilder, rebuild_calldata
 from tests.support.mint_env import MintEnv, new_wallets
 

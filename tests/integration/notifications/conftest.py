@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.adapters.chain.client import ChainClient
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
-from backend.services.deployment import PlatformContracts
-from backend.services.webhooks import WebhookDispatcher
+from backend.entrypoints.api.app import create_app
+from backend.services.foundation.deployment import PlatformContracts
+from backend.services.notifications.webhooks import WebhookDispatcher
 from tests.conftest import make_settings, use_template
 from tests.support.auth import admin_headers, create_brand, key_headers
 from tests.support.webhook_receiver import Receiver, webhook_receiver

@@ -7,7 +7,7 @@ import asyncio
 import redis
 import redis.asyncio
 
-from backend.api.redis_counter import CoalescedCounter
+from backend.entrypoints.api.redis_counter import CoalescedCounter
 
 
 class CountingPipelines(redis.asyncio.Redis):

@@ -8,8 +8,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from backend.api.app import create_app
 from backend.bootstrap import Container
+from backend.entrypoints.api.app import create_app
 from tests.support.auth import admin_headers, create_brand, key_headers
 
 pytestmark = pytest.mark.redis

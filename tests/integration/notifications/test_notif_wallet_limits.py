@@ -18,8 +18,8 @@ from httpx import Response
 from sqlalchemy import select
 
 from backend.adapters.orm.shoppers import SiweNonce
-from backend.api.app import create_app
 from backend.bootstrap import Container
+from backend.entrypoints.api.app import create_app
 from tests.integration.notifications.conftest import Brand
 from tests.integration.shoppers.kit import Shop, Wallet, siwe_message
 

@@ -12,9 +12,10 @@ from backend.adapters.orm.earning import Brand, LedgerEntry
 from backend.adapters.orm.minting import CreditOutbox
 from backend.adapters.orm.qr import QrCampaign
 from backend.bootstrap import Container
-from backend.services import qr as qr_service
-from backend.services import qr_campaigns, qr_rendering
-from backend.services.api_keys import create_key
+from backend.services.foundation.api_keys import create_key
+from backend.services.qr import campaigns as qr_campaigns
+from backend.services.qr import claims as qr_service
+from backend.services.qr import rendering as qr_rendering
 
 WALLET = "0x" + "ab" * 20
 OTHER_WALLET = "0x" + "cd" * 20

@@ -19,9 +19,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from backend.api.app import create_app
 from backend.bootstrap import Container
 from backend.domain import qr as codec
+from backend.entrypoints.api.app import create_app
 from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, make_brand
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

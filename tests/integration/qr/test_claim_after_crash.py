@@ -10,8 +10,8 @@ import pytest
 
 from backend.bootstrap import Container
 from backend.domain import qr as codec
-from backend.services import qr as qr_service
-from backend.services import qr_errors
+from backend.services.qr import claims as qr_service
+from backend.services.qr import errors as qr_errors
 from tests.integration.qr.campaigns import OTHER_WALLET, WALLET, MakeCampaign, claim, code_of, credits
 
 

@@ -13,8 +13,10 @@ from backend.bootstrap import Container
 from backend.domain import qr as codec
 from backend.domain.promotion_spec import FixedRule, PromotionSpec
 from backend.errors import InvalidInput, NotFound
-from backend.services import qr_campaigns, qr_errors, qr_rendering
-from backend.services.promotions import create_promotion
+from backend.services.earning.promotions import create_promotion
+from backend.services.qr import campaigns as qr_campaigns
+from backend.services.qr import errors as qr_errors
+from backend.services.qr import rendering as qr_rendering
 from tests.integration.qr.campaigns import (
     OTHER_WALLET,
     WALLET,

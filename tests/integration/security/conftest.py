@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.api.app import create_app
 from backend.bootstrap import Container, provision
+from backend.entrypoints.api.app import create_app
 from tests.conftest import make_settings
 from tests.support.auth import admin_headers, create_brand, key_headers, login
 
@@ -59,8 +59,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "auditor": _operator(client, admin, "auditor@example.com", "auditor", None),
         "viewer": _operator(client, admin, "viewer@example.com", "viewer", None),
     }
-    if importlib.util.find_spec("backend.api.shopper_auth") is not None:
-        from backend.api.shopper_auth import issue_session
+    if importlib.util.find_spec("backend.entrypoints.api.shopper_auth") is not None:
+        from backend.entrypoints.api.shopper_auth import issue_session
 
         token, _ = issue_session(container, SHOPPER, container.chain.chain_id)
         callers["shopper"] = {"Authorization": f"Bearer {token}"}

@@ -18,12 +18,11 @@ from backend.adapters.chain.contracts import brand_id_bytes, create_token, token
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.earning import Action, Brand
 from backend.adapters.orm.imports import ActionImport, ActionInboxItem
-from backend.adapters.orm.minting import CreditOutbox
-from backend.adapters.orm.pipeline import OperatorAlert
-from backend.api.app import create_app
+from backend.adapters.orm.minting import CreditOutbox, OperatorAlert
 from backend.bootstrap import Container, provision
 from backend.domain.rules_amounts import from_base_units
-from backend.services.deployment import PlatformContracts
+from backend.entrypoints.api.app import create_app
+from backend.services.foundation.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
 from tests.support.auth import create_brand, key_headers
 

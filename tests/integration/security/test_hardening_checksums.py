@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend.domain.addresses import ADDRESS_PATTERN
-from backend.services.siwe import message_text
+from backend.services.shoppers.siwe import message_text
 from tests.integration.security.conftest import World
 
 GOOD = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55's own example
@@ -56,7 +56,7 @@ def _get_as(path: str, role: str, **params: str) -> Send:
 
 def _headers(world: World, role: str) -> dict[str, str]:
     if role == "shopper":  # signed in as GOOD: only the address's spelling decides
-        from backend.api.shopper_auth import issue_session
+        from backend.entrypoints.api.shopper_auth import issue_session
 
         token, _ = issue_session(world.container, GOOD, world.container.chain.chain_id)
         return {"Authorization": f"Bearer {token}"}
@@ -178,7 +178,7 @@ def test_the_siwe_account_line_needs_its_checksum(world: World) -> None:
 def test_the_audit_cli_refuses_a_wrong_checksum_before_any_io(tmp_path: Any) -> None:
     from typer.testing import CliRunner
 
-    from backend.cli import app
+    from backend.entrypoints.cli.main import app
 
     args = ["audit", "verify", "--rpc-url", "http://127.0.0.1:9", "--manifests", str(tmp_path), "--token", BAD]
     result = CliRunner().invoke(app, args)

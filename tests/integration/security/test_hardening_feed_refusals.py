@@ -57,7 +57,7 @@ def test_refusals_close_with_documented_codes_and_reasons(world: World, ws_base:
 
 
 def test_the_close_codes_are_documented() -> None:
-    from backend.api.routes import feed
+    from backend.entrypoints.api.routes.notifications import feed
 
     for code in ("4401", "4403", "1008", "1013"):
         assert code in (feed.__doc__ or "")

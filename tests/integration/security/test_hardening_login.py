@@ -10,7 +10,7 @@ import redis as redis_lib
 from fastapi.testclient import TestClient
 
 from backend.adapters.cache import KeyedRedis
-from backend.services.login_throttle import LoginThrottle, ThrottlePolicy
+from backend.services.foundation.login_throttle import LoginThrottle, ThrottlePolicy
 from tests.integration.security.conftest import PASSWORD, World
 
 ACCOUNT = "auditor@example.com"  # an operator of the `world` fixture

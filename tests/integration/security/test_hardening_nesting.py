@@ -39,7 +39,7 @@ TARGETS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`uvicorn --factory backend.api.app:create_app`, the embedded default's app, in its own process."""
+    """`uvicorn --factory backend.entrypoints.api.app:create_app`, the embedded default's app, in its own process."""
     tmp = tmp_path_factory.mktemp("nesting")
     port = free_port()
     env = {
@@ -50,7 +50,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
         "LOYALTY_DEPLOYMENTS_DIR": str(tmp / "deployments"),
         "LOYALTY_RATE_LIMIT_PER_IP": "0",
     }
-    command = [sys.executable, "-m", "uvicorn", "backend.api.app:create_app", "--factory", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.entrypoints.api.app:create_app",
+        "--factory",
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

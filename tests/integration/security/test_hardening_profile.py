@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from backend.adapters.chain.client import ChainClient
-from backend.api.app import create_app
-from backend.api.shopper_auth import issue_session
 from backend.bootstrap import provision
 from backend.domain import preferences as prefs
-from backend.services.deployment import PlatformContracts
+from backend.entrypoints.api.app import create_app
+from backend.entrypoints.api.shopper_auth import issue_session
+from backend.services.foundation.deployment import PlatformContracts
 from tests.conftest import make_settings, use_template
 from tests.integration.security.conftest import World
 

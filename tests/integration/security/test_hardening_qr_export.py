@@ -6,7 +6,7 @@ import io
 import zipfile
 
 from backend.adapters.orm.qr import QrCampaign
-from backend.services.qr_export import QrExportCache, export_cache
+from backend.services.qr.export import QrExportCache, export_cache
 from tests.integration.security.conftest import World
 from tests.support.auth import create_brand, key_headers
 

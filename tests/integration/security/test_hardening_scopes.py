@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from backend.services.api_keys import DEFAULT_SCOPES, KEY_SCOPES
+from backend.services.foundation.api_keys import DEFAULT_SCOPES, KEY_SCOPES
 from tests.integration.security.conftest import World
 from tests.integration.security.test_security_matrix import PUBLIC, SAMPLE_BODIES, fill, routes
 
@@ -194,7 +194,7 @@ def test_empty_or_unknown_scopes_are_refused(world: World, scopes: list[str]) ->
 
 def test_an_empty_scope_list_is_refused_by_the_service_too(world: World) -> None:
     """Not only the HTTP schema: `create_key` itself never reads `[]` as "the defaults" (or everything)."""
-    from backend.services import api_keys
+    from backend.services.foundation import api_keys
 
     with world.container.uow() as uow, pytest.raises(api_keys.InvalidScopes):
         api_keys.create_key(uow.session, world.brand_a, "x", [])

@@ -16,7 +16,7 @@ from siwe import parsed as siwe_parsed
 from siwe import siwe as siwe_lib
 
 from backend.domain.siwe_message import MAX_MESSAGE_CHARS, NotASiweMessage, read_fields
-from backend.services import siwe
+from backend.services.shoppers import siwe
 from tests.integration.security.conftest import World
 from tests.integration.shoppers.kit import Wallet
 

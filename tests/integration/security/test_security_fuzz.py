@@ -16,8 +16,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
-from backend.api.app import create_app
 from backend.bootstrap import provision
+from backend.entrypoints.api.app import create_app
 from tests.conftest import make_settings, wipe_postgres
 from tests.support.auth import admin_headers, create_brand
 

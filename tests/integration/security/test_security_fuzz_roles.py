@@ -20,7 +20,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from backend.services.api_keys import KEY_SCOPES
+from backend.services.foundation.api_keys import KEY_SCOPES
 from tests.integration.security.conftest import World
 from tests.support.auth import create_api_key, key_headers
 

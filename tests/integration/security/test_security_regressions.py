@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from backend.services.promotions import promotion_cache
+from backend.services.earning.promotions import promotion_cache
 from tests.integration.security.conftest import World
 
 

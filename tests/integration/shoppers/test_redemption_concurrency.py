@@ -13,7 +13,7 @@ from backend.adapters.orm.relayer import RelayIntent
 from backend.adapters.orm.shoppers import Redemption
 from backend.bootstrap import Container
 from backend.errors import LoyaltyError
-from backend.services import redemptions as redemption_service
+from backend.services.shoppers import redemptions as redemption_service
 from tests.integration.shoppers.kit import Shop, Wallet
 
 pytestmark = [pytest.mark.slow]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.services import action_imports
+from backend.services.earning import action_imports
 from loyalty_client import ApiError, LoyaltyClient, Wallet
 from tests.integration.shoppers.kit import TOKEN, Shop, balance, relay_and_settle
 

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from backend.cli_audit import _progress
+from backend.audit.run import _progress
 
 
 def test_progress_only_on_a_terminal() -> None:

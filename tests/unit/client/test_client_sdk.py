@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.domain.webhooks import signature_header
-from backend.services import siwe
+from backend.services.shoppers import siwe
 from loyalty_client import ApiError, LoyaltyClient, Wallet, WebhookSignatureError, verify_webhook
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from backend.bootstrap import Container
 from backend.config import Settings
+from backend.entrypoints.runner import background_tasks
+from backend.entrypoints.worker import tasks
+from backend.entrypoints.worker.celery_app import app, settings
 from backend.jobs import JOBS
-from backend.runner import background_tasks
-from backend.worker import tasks
-from backend.worker.celery_app import app, settings
 
 TASK_NAMES = {
     "mint-build": "loyalty.pipeline.build",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from backend.runner import EmbeddedRunner, PeriodicTask
+from backend.entrypoints.runner import EmbeddedRunner, PeriodicTask
 
 HOUR = 3600.0  # an idle interval no test waits for: only a wake-up can run the task again
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.worker.celery_app import STEP_TASKS, app
+from backend.entrypoints.worker.celery_app import STEP_TASKS, app
 
 
 def test_tasks_survive_a_dying_worker_and_take_one_message_at_a_time() -> None:
@@ -12,7 +12,7 @@ def test_tasks_survive_a_dying_worker_and_take_one_message_at_a_time() -> None:
 
 
 def test_beat_schedules_every_step_and_each_task_is_registered() -> None:
-    import backend.worker.tasks  # noqa: F401 - registers the tasks
+    import backend.entrypoints.worker.tasks  # noqa: F401 - registers the tasks
 
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert set(STEP_TASKS.values()) <= scheduled
@@ -20,7 +20,7 @@ def test_beat_schedules_every_step_and_each_task_is_registered() -> None:
 
 
 def test_beat_schedules_bulk_imports_and_the_task_is_registered() -> None:
-    import backend.worker.tasks  # noqa: F401 - registers the tasks
+    import backend.entrypoints.worker.tasks  # noqa: F401 - registers the tasks
 
     assert app.conf.beat_schedule["actions-imports"]["task"] == "loyalty.actions.imports"
     assert "loyalty.actions.imports" in app.tasks

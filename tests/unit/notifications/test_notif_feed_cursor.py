@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.services.feed import GAP_TTL_S, FeedCursor
+from backend.services.notifications.feed import GAP_TTL_S, FeedCursor
 
 
 def test_in_order_ids_are_emitted_once() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.services.rate_limit import RateLimiter
+from backend.services.foundation.rate_limit import RateLimiter
 
 
 def test_limit_within_a_window_then_reset() -> None:

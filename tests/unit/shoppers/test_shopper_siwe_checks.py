@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from backend.errors import LoyaltyError
-from backend.services import siwe
+from backend.services.shoppers import siwe
 from loyalty_client import Wallet
 
 DOMAIN, CHAIN = "127.0.0.1:8000", 31337

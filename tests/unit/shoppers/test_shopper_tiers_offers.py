@@ -91,7 +91,7 @@ def test_every_reason_at_once_in_reading_order() -> None:
 
 
 def test_failed_relays_are_reported_by_contract_error_name() -> None:
-    from backend.services.redemptions import failure_reason
+    from backend.services.shoppers.redemptions import failure_reason
 
     # eth-tester puts the revert data into the message as a bytes literal, sometimes cut short.
     data = bytes.fromhex("e450d38c") + b"\x00" * 96

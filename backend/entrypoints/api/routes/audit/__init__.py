@@ -1,0 +1,1 @@
+"""Routes: audit exports and manifests."""

@@ -1,0 +1,1 @@
+"""Routes: the operator dashboard page and its data."""

@@ -1,0 +1,1 @@
+"""Routes: actions, promotions, rewards."""

@@ -1,0 +1,1 @@
+"""Routes: operator auth, brands, API keys, health, metrics."""

@@ -1,0 +1,1 @@
+"""Routes: GDPR export and erasure."""

@@ -1,0 +1,1 @@
+"""Routes: balances and analytics read from the chain mirror."""

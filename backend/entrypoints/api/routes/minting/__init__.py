@@ -1,0 +1,1 @@
+"""Routes: batches and their manifests."""

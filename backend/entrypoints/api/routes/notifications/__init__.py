@@ -1,0 +1,1 @@
+"""Routes: webhook endpoints and deliveries, the live feed."""

@@ -1,0 +1,1 @@
+"""Routes: QR campaigns, codes, exports and claims."""

@@ -1,0 +1,1 @@
+"""Routes: shopper profiles, SIWE sign-in, offers, redemptions."""

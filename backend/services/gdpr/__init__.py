@@ -1,0 +1,1 @@
+"""GDPR: export and erasure of what is held off-chain about a subject."""

@@ -1,0 +1,1 @@
+"""Notifications: the platform event log, outbound webhooks and the live feed."""

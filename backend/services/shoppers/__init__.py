@@ -1,0 +1,1 @@
+"""Shoppers: profiles, Sign-In with Ethereum, offers, gasless redemptions, the wallet's JSON-RPC passthrough."""
