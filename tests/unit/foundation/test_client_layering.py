@@ -1,5 +1,7 @@
-"""The SDK and the harness sit beside the backend: the backend imports neither (the demo, an entrypoint, may use
-the SDK), and the SDK needs only httpx, eth-account and the backend's pure domain helpers."""
+"""The SDK needs only httpx, eth-account and the backend's pure domain helpers, so a brand installs nothing else.
+
+(That the backend imports neither the SDK nor the dev tools is an import-linter contract in pyproject.toml.)
+"""
 
 from __future__ import annotations
 
@@ -19,17 +21,6 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
-
-
-def test_the_backend_and_the_indexer_import_neither_the_sdk_nor_the_harness() -> None:
-    offending = []
-    for package in ("backend", "indexer"):
-        for path in (ROOT / package).rglob("*.py"):
-            if path.is_relative_to(ROOT / "backend" / "demo"):
-                continue  # the demo drives the platform over HTTP, as a brand would
-            bad = {n for n in _imports(path) if n.split(".")[0] in ("loyalty_client", "devtools")}
-            offending += [f"{path.relative_to(ROOT)}: {n}" for n in sorted(bad)]
-    assert not offending
 
 
 def test_the_sdk_needs_only_httpx_eth_account_and_the_domain() -> None:
