@@ -38,10 +38,11 @@ from backend.services.foundation.operators import ensure_admin
 from backend.services.foundation.rate_limit import RateLimiter
 from backend.services.minting.pipeline import MintingPipeline
 from backend.services.notifications.feed import FeedHub
-from backend.services.notifications.webhooks import WebhookDispatcher
+from backend.services.notifications.webhook_dispatcher import WebhookDispatcher
 from backend.services.qr.claims import keyring
 from backend.services.relayer import build_relayer
-from backend.services.shoppers.redemptions import RedemptionDesk, RedemptionSettlement
+from backend.services.shoppers.redemption_settlement import RedemptionSettlement
+from backend.services.shoppers.redemptions import RedemptionDesk
 from indexer.service import build_streamer
 from indexer.streamer import Streamer
 

@@ -14,7 +14,7 @@ from backend.adapters.chain.client import ChainClient
 from backend.bootstrap import Container, provision
 from backend.entrypoints.api.app import create_app
 from backend.services.foundation.deployment import PlatformContracts
-from backend.services.notifications.webhooks import WebhookDispatcher
+from backend.services.notifications.webhook_dispatcher import WebhookDispatcher
 from tests.conftest import make_settings, use_template
 from tests.support.auth import admin_headers, create_brand, key_headers
 from tests.support.webhook_receiver import Receiver, webhook_receiver

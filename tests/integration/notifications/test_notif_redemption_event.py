@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.bootstrap import Container
-from backend.services.notifications.webhooks import WebhookDispatcher
+from backend.services.notifications.webhook_dispatcher import WebhookDispatcher
 from tests.integration.notifications.conftest import Brand
 from tests.integration.shoppers.kit import SHOPPER_OVERRIDES, Shop, Wallet, claim, relay_and_settle
 from tests.support.webhook_receiver import Receiver

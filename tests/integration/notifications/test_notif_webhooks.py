@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from backend.bootstrap import Container
-from backend.services.notifications.webhooks import WebhookDispatcher
+from backend.services.notifications.webhook_dispatcher import WebhookDispatcher
 from tests.integration.notifications.conftest import Brand, earn_everything, purchase
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 

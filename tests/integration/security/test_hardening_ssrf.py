@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.config import Settings
 from backend.errors import ConfigurationError
-from backend.services.notifications.webhooks import WebhookDispatcher, _Job
+from backend.services.notifications.webhook_dispatcher import WebhookDispatcher, _Job
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 STRONG = "x" * 32
