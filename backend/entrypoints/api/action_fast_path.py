@@ -18,10 +18,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from pydantic import ValidationError
 from pydantic_core import to_json
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.bootstrap import Container
 from backend.domain.actions import ActionIn
+from backend.entrypoints.api.asgi_body import no_body, read_body, replay
 from backend.entrypoints.api.rate_limit import VERIFIED_KEY_STATE
 
 PATH = "/v1/actions"
@@ -40,7 +41,7 @@ class ActionFastPath:
         if brand_id is None:
             await self.app(scope, receive, send)
             return
-        body, more = await _read_body(receive)
+        body, more = await read_body(receive)
         action = None
         if not more:
             try:
@@ -48,7 +49,7 @@ class ActionFastPath:
             except ValidationError:
                 action = None
         if action is None:  # the FastAPI route answers (its 422 problem), reading the same body
-            await self.app(scope, _replay(body, more, receive), send)
+            await self.app(scope, replay(body, more, receive), send)
             return
         try:
             batcher = self.container.action_batcher
@@ -97,35 +98,4 @@ class ActionFastPath:
         if handler is None:
             raise exc
         response = await handler(Request(scope), exc)
-        await response(scope, _no_body, send)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The whole body, unless the client disconnected first (then `more` is True and the slow path copes)."""
-    parts: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(parts), True
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(parts), False
-
-
-def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            if disconnected:
-                return {"type": "http.disconnect"}
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
+        await response(scope, no_body, send)

@@ -9,9 +9,10 @@ dependency, 100,000 nested `[` crashed the process (one unauthenticated request 
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.domain.json_nesting import json_depth
+from backend.entrypoints.api.asgi_body import read_body, replay
 from backend.entrypoints.api.problems import problem
 from backend.errors import InvalidInput
 
@@ -32,24 +33,14 @@ class JsonDepthMiddleware:
         if scope["type"] != "http" or not _has_body(scope):
             await self.app(scope, receive, send)
             return
-        parts: list[bytes] = []
-        disconnected = False
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                disconnected = True
-                break
-            parts.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(parts)
+        body, disconnected = await read_body(receive)
         # NOTE: a body with fewer brackets than the limit cannot nest deeper (the single-action hot path).
         if body.count(b"[") + body.count(b"{") > self.max_depth and json_depth(body) > self.max_depth:
             error = JsonTooDeep(f"JSON in request bodies may nest at most {self.max_depth} levels deep")
             response = problem(error.status, error.code, error.title, error.detail, scope.get("path", ""))
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, disconnected, receive), send)
+        await self.app(scope, replay(body, disconnected, receive), send)
 
 
 def _has_body(scope: Scope) -> bool:
@@ -57,18 +48,3 @@ def _has_body(scope: Scope) -> bool:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
             return True
     return False
-
-
-def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            if disconnected:
-                return {"type": "http.disconnect"}
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
