@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.cache import KeyedRedis, connect_redis
@@ -24,6 +24,7 @@ from backend.adapters.chain.client import ChainClient, connect
 from backend.adapters.chain.keys import Signer, load_deployer, load_hot_wallets
 from backend.adapters.db import UnitOfWork, alembic_config, make_engine, retry_lost_connection
 from backend.adapters.db import migrate as upgrade_schema
+from backend.adapters.orm.deployments import Deployment
 from backend.config import Settings, get_settings
 from backend.errors import ConfigurationError
 from backend.services.earning.action_batcher import ActionBatcher
@@ -43,6 +44,7 @@ from backend.services.qr.claims import keyring
 from backend.services.relayer import build_relayer
 from backend.services.shoppers.redemption_settlement import RedemptionSettlement
 from backend.services.shoppers.redemptions import RedemptionDesk
+from indexer.fetch.rpc import Transport, transport_for
 from indexer.service import build_streamer
 from indexer.streamer import Streamer
 
@@ -154,11 +156,46 @@ class Container:
             self.redis.client.close()
 
 
-def indexer_streamer(container: Container, **overrides: Any) -> Streamer:
-    """A new streamer on the container's database and chain, following its factory; `overrides` tune it."""
+def factory_location(engine: Engine, chain_id: int) -> tuple[str, int]:
+    """Factory address and deployment block recorded in the `deployments` table (by `loyalty deploy`)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(Deployment.address, Deployment.block_number).where(
+                Deployment.chain_id == chain_id, Deployment.name == "factory"
+            )
+        ).first()
+    if row is None:
+        raise ConfigurationError(f"no factory recorded for chain {chain_id}; run `loyalty deploy` first")
+    return str(row[0]), int(row[1])
+
+
+def indexer_streamer(
+    container: Container,
+    *,
+    factory: tuple[str, int] | None = None,
+    transport: Transport | None = None,
+    **overrides: Any,
+) -> Streamer:
+    """A new streamer on the container's database and chain, following its factory (or `factory`: address,
+    block); `overrides` tune it (tests, benchmarks)."""
+    chain, settings = container.chain, container.settings
     contracts = container.contracts
-    factory = (contracts.factory.address, contracts.factory.block_number) if contracts is not None else None
-    return build_streamer(container.engine, container.chain, container.settings, factory=factory, **overrides)
+    if factory is None and contracts is not None:
+        factory = (contracts.factory.address, contracts.factory.block_number)
+    options: dict[str, Any] = {
+        "reorg_depth": settings.reorg_depth,
+        "use_finalized_tag": settings.indexer_finality_tag,
+        "max_range": settings.indexer_max_range,
+        "defer_indexes_blocks": settings.indexer_defer_indexes_blocks,
+        **overrides,
+    }
+    return build_streamer(
+        container.engine,
+        transport or transport_for(chain),
+        chain.chain_id,
+        factory or factory_location(container.engine, chain.chain_id),
+        **options,
+    )
 
 
 def bootstrap(settings: Settings | None = None, *, chain: ChainClient | None = None) -> Container:

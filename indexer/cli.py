@@ -18,11 +18,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from web3.exceptions import Web3RPCError
 
-from backend.adapters.chain.client import ChainClient
 from backend.errors import ChainUnavailable
 from indexer.errors import FetchFailed, ReorgBeyondDepth
 from indexer.fetch.blocks import HeaderFetcher
-from indexer.fetch.rpc import transport_for
+from indexer.fetch.rpc import Transport
 from indexer.store import open_store
 from indexer.streamer import Streamer, StreamerStats
 
@@ -118,10 +117,9 @@ def run(build: Callable[[], Streamer], poll: float, *, until_caught_up: bool = F
     return 0
 
 
-def status(engine: Engine, chain: ChainClient) -> dict[str, Any]:
-    chain_id = chain.chain_id
+def status(engine: Engine, transport: Transport, chain_id: int) -> dict[str, Any]:
+    """Cursor, head, lag and row counts of the mirror of `chain_id`."""
     store = open_store(engine)
-    transport = transport_for(chain)
     try:
         cursor = store.cursor(chain_id)
         headers = HeaderFetcher(transport)
@@ -140,7 +138,6 @@ def status(engine: Engine, chain: ChainClient) -> dict[str, Any]:
         }
     finally:
         store.close()
-        transport.close()
     return out
 
 

@@ -14,8 +14,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine
 
-from backend.adapters.chain.client import ChainClient
-from indexer.fetch.rpc import RetryPolicy, Transport, batch_strict, transport_for
+from indexer.fetch.rpc import RetryPolicy, Transport, batch_strict
 from indexer.store import open_store
 from indexer.store.base import MirrorStore
 
@@ -111,13 +110,13 @@ def reconcile(
     return report
 
 
-def reconcile_report(engine: Engine, chain: ChainClient, sample: int | None = None) -> tuple[int, dict[str, Any]]:
-    """Reconcile the mirror in `engine` with `chain`: (exit code, the report as JSON-able data)."""
+def reconcile_report(
+    engine: Engine, transport: Transport, chain_id: int, sample: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Reconcile the mirror in `engine` with the chain behind `transport`: (exit code, the report as JSON-able data)."""
     store = open_store(engine)
-    transport = transport_for(chain)
     try:
-        report = reconcile(transport, store, chain.chain_id, sample=sample)
+        report = reconcile(transport, store, chain_id, sample=sample)
     finally:
         store.close()
-        transport.close()
     return (0 if report.ok else EXIT_DIFFERENCES), report.as_dict()

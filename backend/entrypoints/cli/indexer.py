@@ -51,11 +51,16 @@ def reconcile(
     from rich.table import Table
 
     from indexer import cli
+    from indexer.fetch.rpc import transport_for
     from indexer.reconcile import reconcile_report
 
     container = _container()
     try:
-        code, report = reconcile_report(container.engine, container.chain, sample)
+        transport = transport_for(container.chain)
+        try:
+            code, report = reconcile_report(container.engine, transport, container.chain.chain_id, sample)
+        finally:
+            transport.close()
     finally:
         container.close()
     if not as_json:
@@ -78,9 +83,14 @@ def reconcile(
 def status() -> None:
     """Cursor, head, lag and row counts as JSON."""
     from indexer import cli
+    from indexer.fetch.rpc import transport_for
 
     container = _container()
     try:
-        typer.echo(cli.dumps(cli.status(container.engine, container.chain)))
+        transport = transport_for(container.chain)
+        try:
+            typer.echo(cli.dumps(cli.status(container.engine, transport, container.chain.chain_id)))
+        finally:
+            transport.close()
     finally:
         container.close()

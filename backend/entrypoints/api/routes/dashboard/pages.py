@@ -57,9 +57,14 @@ def summary(session: SessionDep, container: ContainerDep, principal: Reader) -> 
 def reconcile(container: ContainerDep, principal: Reader) -> dict[str, Any]:
     if principal.brand_id is not None:
         raise Forbidden("reconciling the whole mirror is for platform operators and auditors")
+    from indexer.fetch.rpc import transport_for
     from indexer.reconcile import reconcile_report
 
-    _, report = reconcile_report(container.engine, container.chain)
+    transport = transport_for(container.chain)
+    try:
+        _, report = reconcile_report(container.engine, transport, container.chain.chain_id)
+    finally:
+        transport.close()
     return dict(report)
 
 
