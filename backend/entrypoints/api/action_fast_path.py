@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from backend.bootstrap import Container
 from backend.domain.actions import ActionIn
 from backend.entrypoints.api.asgi_body import no_body, read_body, replay
-from backend.entrypoints.api.rate_limit import VERIFIED_KEY_STATE
+from backend.entrypoints.api.rate_limit import VERIFIED_KEY_STATE, presented_credential
 
 PATH = "/v1/actions"
 SCOPE = "actions:write"
@@ -72,15 +72,11 @@ class ActionFastPath:
 
     def _brand(self, scope: Scope) -> int | None:
         """The brand of a valid brand API key allowed to write actions; None sends the request the slow way."""
-        headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"")
-        if not content_type.startswith(b"application/json"):
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if not headers.get("content-type", "").startswith("application/json"):
             return None
-        raw = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-        if not raw:
-            scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-            raw = token.strip() if scheme.lower() == "bearer" and token.strip().startswith("lk_") else ""
-        if not raw:
+        raw = presented_credential(headers)
+        if not raw.startswith("lk_"):
             return None
         # NOTE: the rate limiter verified this very key (cached in process); a key it did not see may need a
         # database lookup, which the FastAPI route does off the event loop.

@@ -44,6 +44,19 @@ def client_ip(scope: Scope, headers: dict[str, str], *, trust_forwarded: bool) -
     return str(client[0]) if client else "unknown"
 
 
+def presented_credential(headers: dict[str, str]) -> str:
+    """The API key (`X-API-Key`) or bearer token the request carries, or ""."""
+    token = headers.get("x-api-key", "").strip()
+    if not token:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else ""
+    return token
+
+
+def _decoded_headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, container: Container) -> None:
         self.app = app
@@ -53,13 +66,10 @@ class RateLimitMiddleware:
         self.settings = settings
         self._counters: tuple[asyncio.AbstractEventLoop, CoalescedCounter] | None = None
 
-    def _buckets(self, scope: Scope) -> list[tuple[str, int]]:
+    def _buckets(self, scope: Scope, headers: dict[str, str] | None = None) -> list[tuple[str, int]]:
         settings = self.settings
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
-        token = headers.get("x-api-key", "").strip()
-        if not token:
-            scheme, _, value = headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else ""
+        headers = _decoded_headers(scope) if headers is None else headers
+        token = presented_credential(headers)
         buckets: list[tuple[str, int]] = []
         if token.startswith("lk_"):
             verified = self.container.api_key_cache.verify(token)
@@ -80,14 +90,6 @@ class RateLimitMiddleware:
         if path.startswith("/v1/wallets/"):
             buckets.append((wallet_bucket(path.split("/")[3]), settings.rate_limit_per_wallet))
         return buckets
-
-    def _needs_database(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers", ()))
-        raw = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-        if not raw:
-            scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-            raw = value.strip() if scheme.lower() == "bearer" else ""
-        return raw.startswith("lk_") and not self.container.api_key_cache.answers_from_memory(raw)
 
     def _client_ip(self, scope: Scope, headers: dict[str, str]) -> str:
         return client_ip(scope, headers, trust_forwarded=self.settings.rate_limit_trust_forwarded)
@@ -116,10 +118,12 @@ class RateLimitMiddleware:
         NOTE: the caller's buckets, and those of every request arriving meanwhile, go in one round trip. A key
         whose cache entry is stale is looked up in the database off the event loop.
         """
-        if self._needs_database(scope):
-            found = await run_in_threadpool(self._buckets, scope)
+        headers = _decoded_headers(scope)
+        raw = presented_credential(headers)
+        if raw.startswith("lk_") and not self.container.api_key_cache.answers_from_memory(raw):
+            found = await run_in_threadpool(self._buckets, scope, headers)
         else:
-            found = self._buckets(scope)
+            found = self._buckets(scope, headers)
         buckets = [(bucket, limit) for bucket, limit in found if limit > 0]
         if not buckets:
             return None
