@@ -14,8 +14,9 @@ PG_ADMIN_URL = os.environ.get("LOYALTY_BENCH_PG_URL", "postgresql+psycopg://post
 
 
 @contextlib.contextmanager
-def fresh_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
-    name = f"loyalty_bench_{uuid.uuid4().hex[:10]}"
+def fresh_database(admin_url: str = PG_ADMIN_URL, name: str | None = None) -> Iterator[str]:
+    """The URL of a new, empty database on `admin_url`'s server (named `name`, or a random bench name)."""
+    name = name or f"loyalty_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

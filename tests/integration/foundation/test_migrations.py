@@ -19,11 +19,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, inspect, text
 
 from backend.adapters.db import MIGRATIONS_DIR, alembic_config, make_engine, migrate
 from backend.adapters.orm import Base
+from devtools.postgres import fresh_database
 from tests.conftest import PG_ADMIN_URL, RUN_ID
 from tests.integration.foundation.migrating_process import start_up
 
@@ -47,15 +47,8 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path, worker_id: str)
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     name = f"loyalty_t_{RUN_ID}_{worker_id}_m{uuid.uuid4().hex[:6]}".lower()
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(PG_ADMIN_URL, name) as url:
+        yield url
 
 
 @pytest.fixture
