@@ -129,9 +129,7 @@ class ApiKeyCache:
         if parsed is None:
             return True
         key_id, now = parsed[0], time.monotonic()
-        entry = self._entries.get(key_id)
-        fresh = entry is not None and now - entry[2] <= CACHE_TTL_S
-        return fresh and now - self._last_used.get(key_id, -1e9) <= LAST_USED_EVERY_S
+        return self._cached(key_id, now) is not None and not self._touch_due(key_id, now)
 
     def verify(self, raw: str) -> VerifiedKey | None:
         """The key's brand and scopes, or None; a lost database raises (the caller answers 503)."""
@@ -140,16 +138,22 @@ class ApiKeyCache:
             return None
         key_id, secret = parsed
         now = time.monotonic()
-        entry = self._entries.get(key_id)
-        if entry is None or now - entry[2] > CACHE_TTL_S:
-            entry = self._load(key_id, now)
+        entry = self._cached(key_id, now) or self._load(key_id, now)
         stored_hash, verified, _ = entry
         if verified is None or not hmac.compare_digest(stored_hash, _hash(secret)):
             return None
-        if now - self._last_used.get(key_id, -1e9) > LAST_USED_EVERY_S:
+        if self._touch_due(key_id, now):
             self._last_used[key_id] = now
             self._touch(key_id)
         return verified
+
+    def _cached(self, key_id: int, now: float) -> tuple[str, VerifiedKey | None, float] | None:
+        """The cache entry of `key_id` while it is fresh, else None (then it must be loaded)."""
+        entry = self._entries.get(key_id)
+        return entry if entry is not None and now - entry[2] <= CACHE_TTL_S else None
+
+    def _touch_due(self, key_id: int, now: float) -> bool:
+        return now - self._last_used.get(key_id, -1e9) > LAST_USED_EVERY_S
 
     def _load(self, key_id: int, now: float) -> tuple[str, VerifiedKey | None, float]:
         with session_scope(self._sessions) as session:
