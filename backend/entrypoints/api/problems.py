@@ -128,6 +128,19 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _transient(request: Request, exc: Exception, code: str, title: str, detail: str) -> JSONResponse:
+    log.warning("%s on %s %s: %s", code, request.method, request.url.path, exc)
+    return problem(503, code, title, detail, request.url.path, headers={"Retry-After": "1"})
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to a lost database, for the app's handlers and for middleware that runs outside them."""
+    # NOTE: a lost or refused database connection (restart, failover, deadlock victim) is the server's
+    # transient state, not a bug: 503 + Retry-After tells the client to send the same request again.
+    detail = "the database connection was lost; retry the same request shortly"
+    return _transient(request, exc, "database-unavailable", "Database temporarily unavailable", detail)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     document_problems(app)
 
@@ -169,17 +182,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             422, "invalid-input", "Invalid input", "a number in the request is out of range", request.url.path
         )
 
-    def _transient(request: Request, exc: Exception, code: str, title: str, detail: str) -> JSONResponse:
-        log.warning("%s on %s %s: %s", code, request.method, request.url.path, exc)
-        return problem(503, code, title, detail, request.url.path, headers={"Retry-After": "1"})
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # NOTE: a lost or refused database connection (restart, failover, deadlock victim) is the server's
-        # transient state, not a bug: 503 + Retry-After tells the client to send the same request again.
-        detail = "the database connection was lost; retry the same request shortly"
-        return _transient(request, exc, "database-unavailable", "Database temporarily unavailable", detail)
+    app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(InterfaceError, database_unavailable)
 
     @app.exception_handler(Web3RPCError)
     async def _node_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,11 +22,12 @@ import redis
 import redis.asyncio
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.bootstrap import Container
 from backend.entrypoints.api.auth import JWT_ALGORITHM, jwt_signing_key
-from backend.entrypoints.api.problems import PROBLEM_JSON, problem
+from backend.entrypoints.api.problems import PROBLEM_JSON, database_unavailable
 from backend.entrypoints.api.redis_counter import CoalescedCounter
 from backend.services.foundation.rate_limit import Decision, RateLimiter, wallet_bucket
 
@@ -171,16 +172,8 @@ class RateLimitMiddleware:
         except (OperationalError, InterfaceError) as exc:
             # NOTE: this middleware runs outside the app's exception handlers: a lost database while verifying
             # a key is answered here as the handlers would (503 + Retry-After), never as a bare 500.
-            log.warning("database-unavailable while verifying credentials on %s: %s", scope.get("path"), exc)
-            detail = "the database connection was lost; retry the same request shortly"
-            await problem(
-                503,
-                "database-unavailable",
-                "Database temporarily unavailable",
-                detail,
-                scope.get("path", ""),
-                headers={"Retry-After": "1"},
-            )(scope, receive, send)
+            response = await database_unavailable(Request(scope), exc)
+            await response(scope, receive, send)
             return
         if refused is None:
             await self.app(scope, receive, send)
