@@ -54,18 +54,7 @@ def create_promotion(
     promotion = Promotion(brand_id=brand_id, name=spec.name, current_version=1, budget=budget, spent=0)
     session.add(promotion)
     session.flush()
-    version = PromotionVersion(
-        promotion_id=promotion.id,
-        version=1,
-        definition=spec.model_dump(mode="json"),
-        chain_id=chain_id,
-        token_address=token,
-        created_by=created_by,
-    )
-    session.add(version)
-    session.flush()
-    promotion_cache.invalidate(brand_id)
-    return PromotionView(promotion, version)
+    return _new_version(session, brand_id, promotion, spec, chain_id, token, created_by)
 
 
 def update_promotion(
@@ -79,6 +68,19 @@ def update_promotion(
     promotion.current_version += 1
     promotion.name = spec.name
     promotion.budget = None if spec.budget is None else to_base_units(spec.budget, brand.token_decimals)
+    return _new_version(session, brand_id, promotion, spec, chain_id, token, created_by)
+
+
+def _new_version(
+    session: Session,
+    brand_id: int,
+    promotion: Promotion,
+    spec: PromotionSpec,
+    chain_id: int,
+    token: str,
+    created_by: str,
+) -> PromotionView:
+    """Store `spec` as the promotion's `current_version` and drop the brand's cached rule sets."""
     version = PromotionVersion(
         promotion_id=promotion.id,
         version=promotion.current_version,
