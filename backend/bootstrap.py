@@ -213,7 +213,6 @@ def bootstrap(settings: Settings | None = None, *, chain: ChainClient | None = N
         deployer=load_deployer(settings),
         hot_wallets=load_hot_wallets(settings),
     )
-    retry_lost_connection(lambda: ensure_admin(engine, sessions, settings), "first operator account")
     return container
 
 

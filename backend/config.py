@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     jwt_ttl_s: int = Field(default=3600, ge=60)  # lifetime of issued JWTs, seconds
     qr_secret: str = DEFAULT_QR_SECRET  # HMAC key that signs QR codes (≥ 16 chars in production)
     qr_retired_secrets: str = ""  # comma-separated former QR keys whose codes still verify (key rotation)
-    admin_email: str = "admin@example.com"  # first operator account, created at startup if missing
+    admin_email: str = "admin@example.com"  # first operator account, created by `loyalty migrate` if missing
     admin_password: str = DEFAULT_ADMIN_PASSWORD  # its password (≥ 16 chars in production)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)  # request bodies above this get 413
     max_json_depth: int = Field(default=64, ge=8, le=512)  # request bodies nested deeper ([ / {) get a 422 problem

@@ -1,4 +1,4 @@
-"""Operator accounts (admin, brand managers, auditors, viewers): argon2 password hashes, first admin at startup."""
+"""Operator accounts (admin, brand managers, auditors, viewers), argon2-hashed; `loyalty migrate` adds the first."""
 
 from __future__ import annotations
 
