@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     batch_max_recipients: int = Field(default=1000, ge=1)  # upper bound of transfers per batchMint, besides gas
     batch_gas_headroom: float = Field(default=1.2, ge=1)  # gas limit sent = estimated batchMint gas × this
     pipeline_poll_s: float = Field(default=0.5, gt=0)  # embedded runner / Celery beat: pipeline step interval, s
-    pipeline_settle_poll_s: float = Field(default=1.0, gt=0)  # interval of dispatch/track/settle steps, seconds
+    pipeline_settle_poll_s: float = Field(default=1.0, gt=0)  # interval of the settle steps (beat, embedded runner), s
+    # NOTE: the relayer loop's head poll: a new block (or this poll) runs track → settle → build → dispatch at once
+    relayer_poll_s: float = Field(default=0.25, gt=0)  # `loyalty relayer run`: how often it asks for a new head, s
     confirmations: int = Field(default=3, ge=0)  # blocks on top of a receipt before a batch counts as confirmed
     min_priority_fee_gwei: float = Field(default=0.0, ge=0)  # 25 on Polygon PoS (node rejects lower tips)
     max_in_flight_per_wallet: int = Field(default=4, ge=1, le=64)  # unconfirmed relayer txs per wallet (Polygon: 16)

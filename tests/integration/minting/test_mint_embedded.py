@@ -41,7 +41,7 @@ def test_embedded_pipeline_mints_every_credit_once(container: Container) -> None
     with container.engine.begin() as conn:
         conn.execute(insert(CreditOutbox.__table__), rows)
     names = {t.name for t in background_tasks(container)}
-    assert {"mint-build", "mint-dispatch", "mint-track", "mint-settle"} <= names
+    assert {"mint-build", "relayer", "mint-settle"} <= names
 
     pipeline = container.pipeline
     # NOTE: bounded by time, not iterations: nothing is built before the batch window (2 s) has elapsed
