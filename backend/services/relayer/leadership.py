@@ -52,44 +52,52 @@ def _me() -> Leader:
 
 
 class Leadership:
-    """`poll()` says whether this candidate leads now: a standby takes the lock when it is free (at most every
-    RETRY_S), a leader checks it still holds it (at most every CHECK_S) and steps down when it lost it."""
+    """`poll()` says whether this candidate acts now: a standby takes the lock when it is free (at most every
+    `retry_s`), a leader checks it still holds it (at most every `check_s`) and steps down when it lost it.
 
-    def __init__(self, chain_id: int, *, retry_s: float = RETRY_S, check_s: float = CHECK_S) -> None:
+    NOTE: a leader whose lock connection broke learns it at its next check, up to `check_s` later, while PostgreSQL
+    has already handed the lock on. So a new leader only starts acting `grace_s` (> `check_s`) after it took the
+    lock: by then the old one has stopped, and two active relayers never overlap.
+    """
+
+    def __init__(
+        self, chain_id: int, *, retry_s: float = RETRY_S, check_s: float = CHECK_S, grace_s: float | None = None
+    ) -> None:
         self.chain_id = chain_id
         self.retry_s, self.check_s = retry_s, check_s
-        self.is_leader = False
-        self._next_try = self._next_check = 0.0
+        self.grace_s = check_s + 0.5 if grace_s is None else grace_s
+        self.is_leader = False  # holds the lock (acting once the grace period is over)
+        self._next_try = self._next_check = self._active_at = 0.0
         self._announced_standby = False
 
     def poll(self) -> bool:
         now = time.monotonic()
-        if self.is_leader:
-            if now < self._next_check:
-                return True
+        if self.is_leader and now >= self._next_check:
             self._next_check = now + self.check_s
-            if self._still_held():
-                return True
-            self.is_leader = False
-            log.warning("relayer chain %s: lost the leader lock; standby", self.chain_id)
-            self._drop()
-        if now < self._next_try:
-            return False
-        self._next_try = now + self.retry_s
+            if not self._still_held():
+                self.is_leader = False
+                log.warning("relayer chain %s: lost the leader lock; standby", self.chain_id)
+                self._drop()
+        if not self.is_leader and now >= self._next_try:
+            self._next_try = now + self.retry_s
+            self._take(now)
+        return self.is_leader and now >= self._active_at
+
+    def _take(self, now: float) -> None:
         try:
             taken = self._try_lock()
         except Exception as exc:  # a database that is away: stay standby, try again later
             log.warning("relayer chain %s: cannot take the leader lock (%s); standby", self.chain_id, exc)
             self._drop()
-            taken = False
+            return
         if taken:
-            self.is_leader, self._next_check, self._announced_standby = True, now + self.check_s, False
+            self.is_leader, self._announced_standby = True, False
+            self._next_check, self._active_at = now + self.check_s, now + self.grace_s
             log.info("relayer chain %s: leader (pid %s on %s)", self.chain_id, os.getpid(), socket.gethostname())
         elif not self._announced_standby:
             self._announced_standby = True
             leader = self.leader()
             log.info("relayer chain %s: standby; leader %s", self.chain_id, leader.describe() if leader else "unknown")
-        return self.is_leader
 
     def release(self) -> None:
         if self.is_leader:
