@@ -4,6 +4,7 @@ exactly once (chain balances == ledger, each batch's BatchMinted once, no credit
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -46,8 +47,8 @@ def node() -> Iterator[AnvilNode]:
         yield anvil
 
 
-def spawn(env: MintEnv, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    settings = {
+def settings(env: MintEnv) -> dict[str, str]:
+    return {
         "LOYALTY_ENV": "test",
         "LOYALTY_DATABASE_URL": env.pg_url,
         "LOYALTY_RPC_URLS": env.node.url,
@@ -57,8 +58,11 @@ def spawn(env: MintEnv, args: list[str], log: Path) -> subprocess.Popen[bytes]:
         "LOYALTY_BATCH_MAX_RECIPIENTS": "10",
         "PYTHONPATH": str(REPO),
     }
+
+
+def spawn(env: MintEnv, args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(args, cwd=REPO, env={**os.environ, **settings}, stdout=out, stderr=out)
+        return subprocess.Popen(args, cwd=REPO, env={**os.environ, **settings(env)}, stdout=out, stderr=out)
 
 
 def leader_pid(env: MintEnv) -> int | None:
@@ -109,6 +113,11 @@ def test_three_workers_and_two_relayers_mint_every_credit_once_across_a_leader_k
         victim.wait(10)
         standby = next(p for p in relayers if p is not victim)
         assert wait_for(lambda: leader_pid(env) == standby.pid, 30), logs()
+        status = subprocess.run(
+            [loyalty, "relayer", "status"], env={**os.environ, **settings(env)}, capture_output=True, check=True
+        )
+        report = json.loads(status.stdout)
+        assert report["chain_id"] == c.chain.chain_id and report["leader"]["pid"] == standby.pid, report
         drained = wait_for(
             lambda: env.count("pending") == 0 and env.count("batched") == 0 and env.unsettled_intents() == 0, 240
         )
