@@ -10,8 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from backend.adapters.orm.minting import MintBatch
+from backend.bootstrap import provision
 from backend.services.relayer.loop import RelayerLoop
 from devtools.anvil import AnvilNode
+from devtools.rpc_proxy import Fault, RpcProxy
+from tests.conftest import make_settings
 from tests.support.celery_worker import wait_for
 from tests.support.mint_env import MintEnv, new_wallets
 
@@ -69,3 +72,26 @@ def test_a_woken_loop_signs_new_credit_before_its_next_poll(env: MintEnv) -> Non
     finally:
         loop.stop()
         thread.join(30)
+
+
+def test_a_flaky_rpc_never_ends_the_loop(env: MintEnv) -> None:
+    with RpcProxy(env.node.url, seed=7) as proxy:
+        container = provision(make_settings(env.pg_url, env.tmp_path, **{**env.overrides, "rpc_urls": proxy.url}))
+        # the next head reads, receipts and sends fail (JSON-RPC errors, closed connections) — then the node answers
+        proxy.script("eth_blockNumber", *[Fault("error")] * 6, Fault("drop"), *[Fault("http_error")] * 3)
+        proxy.script("eth_getTransactionReceipt", *[Fault("error")] * 4)
+        env.credit(env.coalition, new_wallets(6), per_wallet=2)
+        loop = container.relayer_loop
+        thread = running(loop)
+        try:
+            drained = wait_for(
+                lambda: env.count("pending") == 0 and env.count("batched") == 0 and env.unsettled_intents() == 0, 90
+            )
+            assert thread.is_alive()
+        finally:
+            loop.stop()
+            thread.join(30)
+            container.close()
+    assert drained, list(loop.passes)[-5:]
+    assert loop.errors > 0  # the faults reached the loop, which logged them and went on
+    env.assert_chain_matches_ledger()
