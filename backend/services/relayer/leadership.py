@@ -96,7 +96,10 @@ class Leadership:
             log.info("relayer chain %s: leader (pid %s on %s)", self.chain_id, os.getpid(), socket.gethostname())
         elif not self._announced_standby:
             self._announced_standby = True
-            leader = self.leader()
+            try:
+                leader = self.leader()
+            except Exception:  # only for the log line
+                leader = None
             log.info("relayer chain %s: standby; leader %s", self.chain_id, leader.describe() if leader else "unknown")
 
     def release(self) -> None:

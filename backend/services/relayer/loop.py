@@ -89,9 +89,14 @@ class RelayerLoop:
         """Pass after pass until `stop()`; a pass that did work is followed by another at once."""
         try:
             while not self._stop.is_set():
-                if not self.iterate():
+                self._wake.clear()  # before the pass: a wake during it runs another at once
+                try:
+                    busy = self.iterate()
+                except Exception:  # the steps catch their own; this is the loop's bookkeeping
+                    log.exception("relayer pass failed")
+                    busy = False
+                if not busy:
                     self._wake.wait(self.poll_s)
-                    self._wake.clear()
         finally:
             self.leadership.release()
 
