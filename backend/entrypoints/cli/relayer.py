@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
@@ -19,6 +20,7 @@ def run(poll_s: float = typer.Option(None, "--poll-s", min=0.01, help="head poll
     from backend.bootstrap import ready
 
     configure_logging()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per RPC call, several per head: drowns the rest
     container = ready(contracts=False)
     try:
         loop = container.relayer_loop

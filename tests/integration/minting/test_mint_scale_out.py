@@ -53,7 +53,8 @@ def settings(env: MintEnv) -> dict[str, str]:
         "LOYALTY_DATABASE_URL": env.pg_url,
         "LOYALTY_RPC_URLS": env.node.url,
         "LOYALTY_DEPLOYMENTS_DIR": str(env.tmp_path / "deployments"),
-        "LOYALTY_CONFIRMATIONS": "1",
+        "LOYALTY_CONFIRMATIONS": "0",  # as MintEnv: final once mined (anvil's `finalized` tag lags far behind)
+        "LOYALTY_USE_FINALIZED_TAG": "false",
         "LOYALTY_BATCH_WINDOW_S": "0.3",
         "LOYALTY_BATCH_MAX_RECIPIENTS": "10",
         "PYTHONPATH": str(REPO),
@@ -98,7 +99,10 @@ def test_three_workers_and_two_relayers_mint_every_credit_once_across_a_leader_k
         env.credit(token, new_wallets(25), per_wallet=2)  # 50 actions per brand, 200 in all
     loyalty = str(Path(sys.executable).parent / "loyalty")
     workers = [spawn(env, [sys.executable, "-c", WORKER], tmp_path / f"worker{i}.log") for i in range(3)]
-    relayers = [spawn(env, [loyalty, "relayer", "run"], tmp_path / f"relayer{i}.log") for i in range(2)]
+    relayers = [
+        spawn(env, [loyalty, "relayer", "run", *poll], tmp_path / f"relayer{i}.log")
+        for i, poll in enumerate(([], ["--poll-s", "0.1"]))
+    ]
     procs = [*workers, *relayers]
 
     def logs() -> str:
