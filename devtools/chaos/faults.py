@@ -70,8 +70,8 @@ class Faults:
                     {"d": c["db_name"]},
                 ).scalar()
             detail = f"{n} connections terminated"
-        elif kind == "reorg":
-            depth = self.rng.randint(1, 5)
+        elif kind == "reorg":  # shallow (1-2) or deeper than finality (anvil finalizes 2 blocks behind): 3-6
+            depth = self.rng.randint(1, 6)
             c["anvil"].reorg(depth)
             detail = f"depth {depth}"
         elif kind == "base_fee":
