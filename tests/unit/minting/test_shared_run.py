@@ -95,6 +95,10 @@ def test_a_run_goes_once_it_beats_plain_mints_or_its_oldest_member_waited_the_bo
     assert not run_ready(lone * 2, now, SHARED_RUN_LATENCY_S)
     assert run_ready(lone * 3, now, SHARED_RUN_LATENCY_S)
     assert not run_ready([], now, SHARED_RUN_LATENCY_S)
+    # a lower target waits for more company: 3 members are not enough for 0.8 × plain mints, 10 are
+    assert not run_ready(lone * 3, now, SHARED_RUN_LATENCY_S, target=0.8)
+    assert run_ready(lone * 10, now, SHARED_RUN_LATENCY_S, target=0.8)
+    assert not run_ready(lone * 20, now, SHARED_RUN_LATENCY_S, target=0)
 
 
 def test_twenty_small_brands_cost_at_most_a_plain_mint_per_action_by_the_model() -> None:
