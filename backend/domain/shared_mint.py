@@ -24,6 +24,7 @@ from backend.domain.hashing import keccak
 from backend.domain.merkle import MerkleTree
 
 MINT_MANY_SELECTOR = function_signature_to_4byte_selector("mintMany(uint256,bytes32,(address,bytes32,bytes32,bytes)[])")
+IS_RUN_MINTED_SELECTOR = function_signature_to_4byte_selector("isRunMinted(uint256)")
 MAX_RUN_ID = 2**256 - 1
 
 
@@ -77,3 +78,10 @@ def mint_many_calldata(run_id: int, batches: Sequence[RunBatch]) -> bytes:
     return MINT_MANY_SELECTOR + abi_encode(
         ["uint256", "bytes32", "(address,bytes32,bytes32,bytes)[]"], [run_id, root, rows]
     )
+
+
+def is_run_minted_calldata(run_id: int) -> bytes:
+    """`isRunMinted(runId)`: how a re-sender learns that its run landed (as `batchManifestRoot` does for a batch)."""
+    if not 0 <= run_id <= MAX_RUN_ID:
+        raise SharedRunError(f"run id out of range: {run_id}")
+    return IS_RUN_MINTED_SELECTOR + run_id.to_bytes(32, "big")

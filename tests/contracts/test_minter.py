@@ -12,7 +12,7 @@ from web3.logs import DISCARD
 
 from backend.domain.manifest import ManifestLine, TransferEntry, encode_entries, manifest_tree
 from backend.domain.merkle import verify
-from backend.domain.shared_mint import RunBatch, mint_many_calldata, run_leaf, run_tree
+from backend.domain.shared_mint import RunBatch, is_run_minted_calldata, mint_many_calldata, run_leaf, run_tree
 from tests.contracts.conftest import Env
 from tests.contracts.kit import deploy, expect_revert, load_artifact, transact
 
@@ -94,6 +94,8 @@ def test_one_run_credits_every_token_and_each_token_logs_its_own_batch(shared: S
     assert dict(run["args"]) == {"runId": 0, "runRoot": tree.root, "batches": 3}
     assert shared.minter.functions.isRunMinted(0).call()
     assert not shared.minter.functions.isRunMinted(1).call()
+    answer = env.w3.eth.call({"to": shared.minter.address, "data": is_run_minted_calldata(0)})
+    assert int.from_bytes(answer, "big") == 1
 
 
 def test_a_replayed_run_id_reverts_even_with_other_batches(shared: Shared) -> None:
