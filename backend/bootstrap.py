@@ -238,7 +238,7 @@ def migrate(engine: Engine, settings: Settings) -> None:
 
 
 def deploy(container: Container) -> PlatformContracts:
-    """Deploy (or reuse) the factory and coalition token and record them (the `loyalty deploy` step)."""
+    """Deploy (or reuse) the factory, shared minter and coalition token and record them (the `loyalty deploy` step)."""
     contracts = ensure_platform_contracts(
         container.chain,
         container.sessions,
@@ -249,10 +249,11 @@ def deploy(container: Container) -> PlatformContracts:
     )
     container.contracts = contracts
     log.info(
-        "platform contracts on chain %s: factory %s, coalition %s",
+        "platform contracts on chain %s: factory %s, coalition %s, shared minter %s",
         contracts.chain_id,
         contracts.factory.address,
         contracts.coalition.address,
+        contracts.minter.address,
     )
     return contracts
 

@@ -151,7 +151,31 @@ contract LoyaltyToken is ERC20, ERC20Burnable, ERC20Pausable, ERC20Permit, Acces
         if (manifestRoot == bytes32(0)) revert ZeroManifestRoot();
         if (batchManifestRoot[batchId] != bytes32(0)) revert BatchAlreadyMinted(batchId);
         batchManifestRoot[batchId] = manifestRoot;
+        _credit(batchId, manifestRoot, entries);
+    }
 
+    /// @notice Credit a batch whose idempotency guard and manifest commitment live with the caller (MINTER_ROLE):
+    ///         the path of the shared `LoyaltyMinter`, which guards each run once for every token in it.
+    /// @dev Same entries, checks and events as `batchMint` (so this token's own log still carries every batch),
+    ///      but no `batchManifestRoot` slot and no replay guard here: that 22,100-gas slot is what a one-line
+    ///      batch cannot afford. A MINTER_ROLE holder could already mint unguarded through `mint`, so this path
+    ///      grants it no new power. `verifyManifestLeaf` does not know these batches; their root is in the
+    ///      `BatchMinted` event and under the minter's run root.
+    function creditBatch(bytes32 batchId, bytes32 manifestRoot, bytes calldata entries)
+        external
+        onlyRole(MINTER_ROLE)
+        whenNotPaused
+    {
+        uint256 length = entries.length;
+        if (length == 0 || length % 32 != 0) revert MalformedEntries(length);
+        if (manifestRoot == bytes32(0)) revert ZeroManifestRoot();
+        _credit(batchId, manifestRoot, entries);
+    }
+
+    /// @dev Credit every entry (well-formed length checked by the caller), update supply within the cap once and
+    ///      emit `BatchMinted`.
+    function _credit(bytes32 batchId, bytes32 manifestRoot, bytes calldata entries) private {
+        uint256 length = entries.length;
         uint256 total;
         uint256 failedAt; // 1 + index of the first invalid entry, 0 if none
         assembly ("memory-safe") {
@@ -226,8 +250,8 @@ contract LoyaltyToken is ERC20, ERC20Burnable, ERC20Pausable, ERC20Permit, Acces
 
     // ---------------------------------------------------------------- ERC20 plumbing
 
-    /// @dev The single place where balances and supply change outside `batchMint`; keeps OZ's errors and the
-    ///      pause check of ERC20Pausable, and enforces the cap on mints.
+    /// @dev The single place where balances and supply change outside `_credit` (batchMint, creditBatch); keeps
+    ///      OZ's errors and the pause check of ERC20Pausable, and enforces the cap on mints.
     function _update(address from, address to, uint256 value) internal override(ERC20, ERC20Pausable) {
         _requireNotPaused();
         if (from == address(0)) {

@@ -15,6 +15,9 @@ contract LoyaltyTokenFactory is AccessControl {
     mapping(bytes32 brandId => address token) private _tokenOf;
     address[] private _tokens;
 
+    /// @notice The shared LoyaltyMinter that every token created from now on grants MINTER_ROLE (0: none).
+    address public sharedMinter;
+
     event TokenCreated(
         bytes32 indexed brandId,
         address indexed token,
@@ -24,6 +27,7 @@ contract LoyaltyTokenFactory is AccessControl {
         uint256 cap,
         address admin
     );
+    event SharedMinterSet(address indexed minter);
 
     error ZeroAdmin();
     error ZeroBrandId();
@@ -36,11 +40,18 @@ contract LoyaltyTokenFactory is AccessControl {
         _grantRole(CREATOR_ROLE, admin);
     }
 
+    /// @notice Set the shared minter granted MINTER_ROLE by every later `createToken` (DEFAULT_ADMIN_ROLE); 0 stops
+    ///         the grant. Tokens created before keep their roles (their admin grants or revokes them).
+    function setSharedMinter(address minter) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        sharedMinter = minter;
+        emit SharedMinterSet(minter);
+    }
+
     /// @notice Deploy the token of `brandId` (CREATOR_ROLE); one token per brand.
     /// @param brandId Off-chain brand id (keccak256 of the brand slug); must be non-zero.
     /// @param cap Maximum supply in base units; 0 means uncapped.
     /// @param admin Token admin (DEFAULT_ADMIN_ROLE, PAUSER_ROLE).
-    /// @param minters Accounts granted MINTER_ROLE on the token.
+    /// @param minters Accounts granted MINTER_ROLE on the token (besides `sharedMinter`, if set).
     /// @return token Address of the new token.
     function createToken(
         bytes32 brandId,
@@ -54,10 +65,20 @@ contract LoyaltyTokenFactory is AccessControl {
         if (brandId == bytes32(0)) revert ZeroBrandId();
         address existing = _tokenOf[brandId];
         if (existing != address(0)) revert BrandAlreadyHasToken(brandId, existing);
-        token = address(new LoyaltyToken(name, symbol, decimals, cap, admin, minters));
+        token = address(new LoyaltyToken(name, symbol, decimals, cap, admin, _withSharedMinter(minters)));
         _tokenOf[brandId] = token;
         _tokens.push(token);
         emit TokenCreated(brandId, token, name, symbol, decimals, cap, admin);
+    }
+
+    function _withSharedMinter(address[] calldata minters) private view returns (address[] memory all) {
+        address shared = sharedMinter;
+        if (shared == address(0)) return minters;
+        all = new address[](minters.length + 1);
+        for (uint256 i = 0; i < minters.length; ++i) {
+            all[i] = minters[i];
+        }
+        all[minters.length] = shared;
     }
 
     /// @notice Token of `brandId`, or the zero address if none.

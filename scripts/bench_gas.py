@@ -1,4 +1,5 @@
-"""Gas per credited holder of LoyaltyToken.batchMint vs one mint per transaction, measured on a local anvil.
+"""Gas per credited holder of LoyaltyToken.batchMint vs one mint per transaction, measured on a local anvil; and
+gas per action of small brands sharing a transaction through LoyaltyMinter.mintMany (k tokens × 1 line each).
 
 Usage: .venv/bin/python scripts/bench_gas.py
 Prints a table, then (last line) one JSON object with the numbers. Gas is deterministic: same code, same result.
@@ -21,6 +22,7 @@ from devtools.anvil import AnvilNode
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "backend" / "artifacts"
 BATCH_SIZES = (1, 10, 100, 500)
+SHARED_TOKENS = (1, 2, 3, 5, 10, 20)  # tokens in one mintMany run, one line each
 GAS_LIMIT = 16_000_000  # under Osaka's per-transaction cap of 2^24
 E18 = 10**18
 
@@ -33,8 +35,15 @@ class GasReport:
     single_mint_existing: int = 0
     oz_loop_fresh_500: int = 0
     oz_loop_existing_500: int = 0
+    # mintMany with k tokens × 1 line: the whole transaction's gasUsed, keyed by k
+    shared_fresh_tx: dict[int, int] = field(default_factory=dict)
+    shared_existing_tx: dict[int, int] = field(default_factory=dict)
+
+    def shared_per_action(self, k: int, fresh: bool) -> int:
+        return round((self.shared_fresh_tx if fresh else self.shared_existing_tx)[k] / k)
 
     def as_json(self) -> dict[str, Any]:
+        k = max(SHARED_TOKENS)
         return {
             "fresh_gas_per_holder": {str(n): g for n, g in self.fresh.items()},
             "existing_gas_per_holder": {str(n): g for n, g in self.existing.items()},
@@ -44,6 +53,14 @@ class GasReport:
             "oz_mint_loop_existing_500": self.oz_loop_existing_500,
             "ratio_fresh_500_vs_single_mint": round(self.fresh[500] / self.single_mint_fresh, 4),
             "ratio_existing_500_vs_single_mint": round(self.existing[500] / self.single_mint_existing, 4),
+            "shared_fresh_tx": {str(n): g for n, g in self.shared_fresh_tx.items()},
+            "shared_existing_tx": {str(n): g for n, g in self.shared_existing_tx.items()},
+            f"ratio_shared_fresh_{k}_vs_single_mint": round(
+                self.shared_per_action(k, True) / self.single_mint_fresh, 4
+            ),
+            f"ratio_shared_existing_{k}_vs_single_mint": round(
+                self.shared_per_action(k, False) / self.single_mint_existing, 4
+            ),
         }
 
     def table(self) -> str:
@@ -61,6 +78,17 @@ class GasReport:
             f"batch(500) / single mint: fresh {ratios['ratio_fresh_500_vs_single_mint']:.3f}, "
             f"existing {ratios['ratio_existing_500_vs_single_mint']:.3f}"
         )
+        lines += [
+            "",
+            "mintMany, k tokens × 1 line: gas per action (tx gasUsed / k) and vs mint()",
+            f"{'k':>6} {'fresh':>10} {'existing':>10}",
+        ]
+        for k in self.shared_fresh_tx:
+            fresh, existing = self.shared_per_action(k, True), self.shared_per_action(k, False)
+            lines.append(
+                f"{k:>6} {fresh:>10,} {existing:>10,}   "
+                f"{fresh / self.single_mint_fresh:.3f} / {existing / self.single_mint_existing:.3f}"
+            )
         return "\n".join(lines)
 
 
@@ -114,7 +142,45 @@ def measure(w3: Web3) -> GasReport:
     entries = encode(credits("oz500", 500))
     report.oz_loop_fresh_500 = round(_gas(w3, baseline.functions.batchMint(entries), sender) / 500)
     report.oz_loop_existing_500 = round(_gas(w3, baseline.functions.batchMint(entries), sender) / 500)
+    measure_shared(w3, sender, report)
     return report
+
+
+def measure_shared(w3: Web3, sender: str, report: GasReport) -> None:
+    """k brands' one-line batches in one mintMany, k in SHARED_TOKENS; tokens already hold supply, as live ones do."""
+    factory = _deploy(w3, "LoyaltyTokenFactory", sender, sender)
+    minter = _deploy(w3, "LoyaltyMinter", sender, sender, [sender])
+    _gas(w3, factory.functions.setSharedMinter(minter.address), sender)
+    abi = _artifact("LoyaltyToken")["abi"]
+    tokens = []
+    for i in range(max(SHARED_TOKENS)):
+        call = factory.functions.createToken(keccak(text=f"brand{i}"), f"B{i}", f"B{i}", 18, 0, sender, [sender])
+        _gas(w3, call, sender)
+        token = w3.eth.contract(address=factory.functions.tokenAt(i).call(), abi=abi)
+        _gas(w3, token.functions.mint(sender, E18), sender)  # supply zero → non-zero once, not per run
+        tokens.append(token)
+    run_id = 0
+    _gas(w3, minter.functions.mintMany(run_id, root_of(0), [batch(tokens[0], 0, sender)]), sender)  # bitmap word
+    for k in SHARED_TOKENS:
+        holders = [credits(f"shared{k}:{i}", 1)[0] for i in range(k)]
+        for fresh in (True, False):
+            run_id += 1
+            batches = [batch(tokens[i], run_id, *holders[i]) for i in range(k)]
+            gas = _gas(w3, minter.functions.mintMany(run_id, root_of(run_id), batches), sender)
+            (report.shared_fresh_tx if fresh else report.shared_existing_tx)[k] = gas
+
+
+def root_of(run_id: int) -> bytes:
+    return keccak(text=f"bench run {run_id}")
+
+
+def batch(token: Any, run_id: int, holder: str, amount: int = E18) -> tuple[str, bytes, bytes, bytes]:
+    return (
+        token.address,
+        keccak(text=f"{token.address}:{run_id}"),
+        keccak(text=f"root {run_id}"),
+        encode([(holder, amount)]),
+    )
 
 
 def run() -> GasReport:

@@ -1,4 +1,4 @@
-"""Deploy (or verify) the factory and the coalition token on the configured chain; record the addresses.
+"""Deploy (or verify) the factory, shared minter and coalition token on the configured chain; record addresses.
 
 Usage: LOYALTY_RPC_URLS=http://127.0.0.1:8545 LOYALTY_DATABASE_URL=... .venv/bin/python scripts/deploy.py
 Addresses are stored in the `deployments` table and in `var/deployments/<chain_id>.json`.
@@ -27,6 +27,7 @@ def main() -> int:
                 "chain_id": contracts.chain_id,
                 "factory": contracts.factory.address,
                 "coalition_token": contracts.coalition.address,
+                "shared_minter": contracts.minter.address,
                 "minters": [w.address for w in container.hot_wallets],
             }
         )

@@ -20,6 +20,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak
 
 from backend.audit.errors import AuditUsageError, ChainReadError
 from backend.audit.records import BatchMintedLog, ChainSnapshot, TokenHistory, TransferLog
+from backend.audit.run_reader import read_runs
 
 log = logging.getLogger("loyalty.audit.chain")
 
@@ -333,4 +334,8 @@ class ChainReader:
         roots = self.eth_calls([(a, BATCH_MANIFEST_ROOT + b[2:]) for a, b in wanted], to_block)
         for (address, batch_id), root in zip(wanted, roots, strict=True):
             histories[address].onchain_roots[batch_id] = "0x" + format(_uint(root), "064x")
-        return ChainSnapshot(self.chain_id(), from_block, to_block, histories)
+        unguarded = [  # batches credited through the shared minter keep their root under the run's root instead
+            b.tx_hash for h in histories.values() for b in h.batches if int(h.onchain_roots[b.batch_id], 16) == 0
+        ]
+        runs = read_runs(self.rpc, unguarded, decode_log)
+        return ChainSnapshot(self.chain_id(), from_block, to_block, histories, runs)

@@ -47,6 +47,7 @@ from backend.audit.errors import AuditError
 from backend.audit.records import checksum
 from backend.domain.manifest import leaf_hash
 from backend.domain.merkle import MerkleTree
+from backend.domain.shared_mint import run_leaf
 from backend.errors import InvalidInput
 
 FORMAT = "loyalty-batch-manifest"
@@ -138,6 +139,12 @@ def manifest_tree(entries: Sequence[ManifestEntry]) -> MerkleTree:
 
 def manifest_root(entries: Sequence[ManifestEntry]) -> str:
     return "0x" + manifest_tree(entries).root.hex()
+
+
+def run_root(batches: Sequence[tuple[str, str, str]]) -> str:
+    """A shared run's root over its (token, batch id, manifest root) triples, by the minting pipeline's own code."""
+    leaves = [run_leaf(token, bytes.fromhex(b[2:]), bytes.fromhex(r[2:])) for token, b, r in batches]
+    return "0x" + MerkleTree(leaves).root.hex()
 
 
 def _bytes32(value: Any, field: str, *, nullable: bool = False) -> str | None:

@@ -68,6 +68,27 @@ class BatchMintedLog:
     total: int
 
 
+@dataclass(frozen=True)
+class RunMintedLog:
+    """`LoyaltyMinter.RunMinted`: several tokens' batches credited in one transaction under one run root."""
+
+    minter: str
+    tx_hash: str
+    log_index: int
+    block_number: int
+    run_id: int
+    run_root: str
+    batches: int
+
+
+@dataclass
+class SharedRun:
+    """A run and every `BatchMinted` of its transaction (read from the receipt, whichever tokens are audited)."""
+
+    event: RunMintedLog
+    batches: list[BatchMintedLog] = field(default_factory=list)
+
+
 @dataclass
 class TokenHistory:
     """One audited token as read from the chain between `from_block` and `to_block` (inclusive)."""
@@ -88,6 +109,7 @@ class ChainSnapshot:
     from_block: int
     to_block: int
     tokens: dict[str, TokenHistory]  # keyed by lowercase address
+    runs: dict[str, SharedRun] = field(default_factory=dict)  # by tx hash: batches minted through the shared minter
 
 
 @dataclass

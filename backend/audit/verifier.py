@@ -1,7 +1,8 @@
 """The audit checks (pure): chain snapshot + manifest files (+ indexer mirror) → named findings.
 
 1. every mint is explained by a `BatchMinted` whose manifest exists and recomputes to the event's root (and to
-   `batchManifestRoot(batchId)`), with per-wallet sums equal to the transaction's mints;
+   `batchManifestRoot(batchId)`, or for a batch of the shared minter to a leaf of its run's root: `run_check`),
+   with per-wallet sums equal to the transaction's mints;
 2. no batch id twice (manifests or chain), no credit (action, rule, wallet, token) in two batches or twice in one;
 3. per token, Σ mints − Σ burns == totalSupply() (when the range covers the token's whole life);
 4. optionally, the indexer mirror equals the chain (transfers by (tx_hash, log_index), balances; `mirror_check`);
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from backend.audit.manifest_file import ManifestEntry, ManifestFile
+from backend.audit.manifest_file import ManifestEntry, ManifestFile, run_root
 from backend.audit.mirror_check import MirrorCheck
 from backend.audit.records import (
     BatchMintedLog,
@@ -27,13 +28,11 @@ from backend.audit.records import (
     TransferLog,
     checksum,
 )
+from backend.audit.run_check import RunCheck, RunRootOf
 
 ZERO_ROOT = "0x" + "0" * 64
 RootOf = Callable[[Sequence[ManifestEntry]], str]
-
-
-def _cs(address: str) -> str:
-    return checksum(address)
+_cs = checksum
 
 
 class CreditKey(NamedTuple):
@@ -128,9 +127,10 @@ def _wallet_sums(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
 
 
 class Verifier:
-    def __init__(self, chain: ChainSnapshot, root_of: RootOf) -> None:
+    def __init__(self, chain: ChainSnapshot, root_of: RootOf, run_root_of: RunRootOf = run_root) -> None:
         self.chain = chain
         self.root_of = root_of
+        self.runs = RunCheck(chain, self.add, run_root_of)
         self.result = AuditResult(chain.chain_id, chain.from_block, chain.to_block)
         self._roots: dict[int, str] = {}  # id(manifest) → recomputed root (computed once per file)
 
@@ -288,7 +288,7 @@ class Verifier:
                 **where,
             )
         stored = token.onchain_roots.get(ev.batch_id)
-        if stored != ev.manifest_root:
+        if stored != ev.manifest_root and not (stored == ZERO_ROOT and self.runs.covers(ev)):
             self.add(
                 "onchain-root-mismatch",
                 f"batchManifestRoot({ev.batch_id}) is {stored}, the BatchMinted event says {ev.manifest_root}",
@@ -377,11 +377,12 @@ def verify(
     manifests: Sequence[ManifestFile],
     root_of: RootOf,
     *,
+    run_root_of: RunRootOf = run_root,
     invalid: Sequence[tuple[Path, str]] = (),
     mirror: MirrorSnapshot | None = None,
 ) -> AuditResult:
     """Run every check; the result lists findings (empty = the chain is fully explained)."""
-    v = Verifier(chain, root_of)
+    v = Verifier(chain, root_of, run_root_of)
     audited = v.select(manifests, invalid)
     v.check_duplicates(audited)
     per_token: dict[str, list[ManifestFile]] = defaultdict(list)
@@ -389,6 +390,7 @@ def verify(
         per_token[mf.manifest.token.lower()].append(mf)
     for address in sorted(chain.tokens):
         v.check_token(chain.tokens[address], per_token.get(address, []))
+    v.runs.run()
     if mirror is not None:
         check = MirrorCheck(chain, v.add, v.result.notes)
         check.run(mirror)

@@ -1,4 +1,5 @@
-"""Make sure the platform contracts (factory + coalition token) exist on the connected chain and are recorded."""
+"""Make sure the platform contracts (factory, shared minter, coalition token) exist on the connected chain and are
+recorded in the `deployments` table (names "factory", "minter", "coalition")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.chain.client import ChainClient
-from backend.adapters.chain.contracts import COALITION_BRAND_ID, Deployed, create_token, deploy_factory
+from backend.adapters.chain.contracts import (
+    COALITION_BRAND_ID,
+    Deployed,
+    create_token,
+    deploy_factory,
+    deploy_minter,
+    grant_minter_role,
+    use_shared_minter,
+)
 from backend.adapters.chain.keys import Signer
 from backend.adapters.db import session_scope
 from backend.adapters.orm.deployments import Deployment
@@ -25,6 +34,7 @@ class PlatformContracts:
     chain_id: int
     factory: Deployed
     coalition: Deployed
+    minter: Deployed  # LoyaltyMinter: small brands' batches share one `mintMany` transaction through it
 
 
 def _recorded(session: Session, chain_id: int, name: str) -> Deployed | None:
@@ -45,13 +55,16 @@ def _has_code(client: ChainClient, deployed: Deployed | None) -> bool:
 
 
 def recorded_platform_contracts(client: ChainClient, sessions: sessionmaker[Session]) -> PlatformContracts | None:
-    """The recorded factory and coalition token of the connected chain, if both still have code there."""
+    """The recorded factory, coalition token and minter of the connected chain, if all still have code there."""
     with session_scope(sessions) as session:
         factory = _recorded(session, client.chain_id, "factory")
         coalition = _recorded(session, client.chain_id, "coalition")
-    if factory is None or coalition is None or not (_has_code(client, factory) and _has_code(client, coalition)):
+        minter = _recorded(session, client.chain_id, "minter")
+    if factory is None or coalition is None or minter is None:
         return None
-    return PlatformContracts(client.chain_id, factory, coalition)
+    if not (_has_code(client, factory) and _has_code(client, coalition) and _has_code(client, minter)):
+        return None
+    return PlatformContracts(client.chain_id, factory, coalition, minter)
 
 
 def ensure_platform_contracts(
@@ -67,11 +80,21 @@ def ensure_platform_contracts(
     with session_scope(sessions) as session:
         factory = _recorded(session, chain_id, "factory")
         coalition = _recorded(session, chain_id, "coalition")
+        minter = _recorded(session, chain_id, "minter")
     if not _has_code(client, factory):
         factory = deploy_factory(client, deployer, min_tip_wei)
         coalition = None
-    if not _has_code(client, coalition):
-        assert factory is not None
+    assert factory is not None
+    if not _has_code(client, minter):
+        minter = deploy_minter(client, deployer, [m.address for m in minters], min_tip_wei)
+    assert minter is not None
+    # NOTE: before the coalition token is created, so the factory's own grant covers it; an older coalition
+    # token (deployed before the minter existed) gets the role from its admin, the deployer.
+    use_shared_minter(client, factory.address, deployer, minter.address, min_tip_wei)
+    if _has_code(client, coalition):
+        assert coalition is not None
+        grant_minter_role(client, coalition.address, deployer, minter.address, min_tip_wei)
+    else:
         coalition = create_token(
             client,
             factory.address,
@@ -89,11 +112,20 @@ def ensure_platform_contracts(
     with session_scope(sessions) as session:
         _record(session, chain_id, "factory", factory)
         _record(session, chain_id, "coalition", coalition)
-    contracts = PlatformContracts(chain_id, factory, coalition)
+        _record(session, chain_id, "minter", minter)
+    contracts = PlatformContracts(chain_id, factory, coalition, minter)
     if deployments_dir is not None:
         deployments_dir.mkdir(parents=True, exist_ok=True)
         (deployments_dir / f"{chain_id}.json").write_text(
-            json.dumps({"chain_id": chain_id, "factory": asdict(factory), "coalition": asdict(coalition)}, indent=2)
+            json.dumps(
+                {
+                    "chain_id": chain_id,
+                    "factory": asdict(factory),
+                    "coalition": asdict(coalition),
+                    "minter": asdict(minter),
+                },
+                indent=2,
+            )
             + "\n"
         )
     return contracts
