@@ -118,7 +118,15 @@ class Container:
     # NOTE: not annotated, so the dataclass does not take them for constructor fields; each is typed by its builder.
 
     relayer = component(lambda c: build_relayer(c.sessions, c.chain, c.hot_wallets, c.settings, c.min_tip_wei))
-    pipeline = component(lambda c: MintingPipeline(c.sessions, c.chain, c.settings, c.relayer))
+    pipeline = component(
+        lambda c: MintingPipeline(
+            c.sessions,
+            c.chain,
+            c.settings,
+            c.relayer,
+            minter=lambda: c.contracts.minter.address if c.contracts else None,
+        )
+    )
     webhook_dispatcher = component(lambda c: WebhookDispatcher(c.sessions, c.settings))
     redemption_settlement = component(lambda c: RedemptionSettlement(c.sessions, c.chain))
     relayer_loop = component(

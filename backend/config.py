@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(default=2.0, gt=0)  # oldest pending credit waits at most this long for a batch
     batch_gas_share: float = Field(default=0.5, gt=0, le=1)  # a batch's gas limit stays under this share of the block
     batch_max_recipients: int = Field(default=1000, ge=1)  # upper bound of transfers per batchMint, besides gas
+    shared_run_wait_s: float = Field(default=10.0, ge=0)  # a small brand's batch waits this long for company, at most
     batch_gas_headroom: float = Field(default=1.2, ge=1)  # gas limit sent = estimated batchMint gas × this
     pipeline_poll_s: float = Field(default=0.5, gt=0)  # embedded runner / Celery beat: pipeline step interval, s
     pipeline_settle_poll_s: float = Field(default=1.0, gt=0)  # interval of the settle steps (beat, embedded runner), s

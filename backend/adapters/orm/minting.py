@@ -49,9 +49,37 @@ class CreditOutbox(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class MintRun(Base):
+    """Small brands' batches minted together through the shared `LoyaltyMinter` (one transaction, one run id).
+
+    NOTE: the minter guards runs with one bit each, 256 per storage word, so run ids are sequential; the first
+    one of a database starts at a random multiple of 256 (below 2^48), so two databases on one chain (a restored
+    backup, test suites sharing a chain) do not reuse each other's ids. Settlement still checks the logged run root
+    before it believes a run id that is already used."""
+
+    __tablename__ = "mint_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, unique=True)  # the minter's run id
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    minter_address: Mapped[str] = mapped_column(String(42))
+    run_root: Mapped[str] = mapped_column(String(66))  # Merkle root over (token, batchId, manifestRoot)
+    batches: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return run_ref(self.run_id)
+
+
+def run_ref(run_id: int) -> str:
+    """The relay intent ref (purpose `mint_run`) of a run."""
+    return f"run-{run_id}"
+
+
 class MintBatch(Base):
     __tablename__ = "mint_batches"
-    __table_args__ = (Index("ix_mint_batches_state", "state"),)
+    __table_args__ = (Index("ix_mint_batches_state", "state"), Index("ix_mint_batches_run", "run_ref"))
 
     batch_id: Mapped[str] = mapped_column(String(66), primary_key=True)  # 0x-hex bytes32, also on chain
     chain_id: Mapped[int] = mapped_column(BigInteger)
@@ -73,6 +101,7 @@ class MintBatch(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    run_ref: Mapped[str | None] = mapped_column(String(32), nullable=True)  # its shared run's intent ref, if any
 
 
 _ACTIVE = text("active")

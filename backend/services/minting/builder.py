@@ -28,20 +28,23 @@ from backend.domain.batching import (
     BatchPlan,
     GasModel,
     OutboxCredit,
+    SharedGasModel,
     aggregate,
     gas_budget,
     gas_limit_for,
     plan_batch,
     should_flush,
-    unmintable,
 )
 from backend.domain.manifest import TransferEntry, batch_mint_calldata, encode_entries, line_leaf
 from backend.domain.merkle import MerkleTree
-from backend.services.minting.aggregator import load_pending, pending_groups
-from backend.services.minting.alerts import raise_alert
+from backend.domain.shared_mint import RunBatch
+from backend.services.minting.aggregator import PendingGroup, load_pending, pending_groups
 from backend.services.minting.errors import BatchNotFound
 from backend.services.minting.holders import HolderKnowledge
+from backend.services.minting.holds import hold_unmintable, within_cap
 from backend.services.minting.metrics import BACKPRESSURE, BATCH_SIZE, BATCHES
+from backend.services.minting.reasons import REASONS
+from backend.services.minting.runs import RUN_PURPOSE, RunBuilder, is_small
 from backend.services.minting.token_views import TokenViews
 
 log = logging.getLogger("loyalty.minting.builder")
@@ -49,12 +52,6 @@ PURPOSE = "batch_mint"
 SCAN_ROWS = 20_000  # pending rows read per attempt; more wait for the next batch of the same token
 BUILD_THREADS = 4  # tokens built in parallel per build step
 FAILURE_BACKOFF_S = 30.0  # pause between a failed batch (not paused/cap) and the next try for its token
-# What a shopper reads when their credit waits (credit_outbox.reason, at most 200 characters).
-REASONS = {
-    "EnforcedPause": "minting is paused for this token; credit is minted when it resumes",
-    "ERC20ExceededCap": "the token's supply cap is reached; the brand must raise it before this credit is minted",
-    "AccessControlUnauthorizedAccount": "the minting wallet lacks the minter role; operators are on it",
-}
 
 
 @dataclass(frozen=True)
@@ -64,6 +61,18 @@ class BuiltBatch:
     recipients: int
     actions: int
     gas_limit: int
+    fresh: int = 0  # recipients priced as new holders
+    run_ref: str | None = None  # the shared run it is minted in, if any
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A token's batch as it would be built now (not claimed yet)."""
+
+    token: str
+    plan: BatchPlan
+    fresh: set[str]
+    oldest: datetime
 
 
 class BatchBuilder:
@@ -76,6 +85,7 @@ class BatchBuilder:
         *,
         model: GasModel = GasModel(),
         clock: Callable[[], datetime] = utcnow,
+        minter: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.chain = chain
@@ -85,6 +95,7 @@ class BatchBuilder:
         self.clock = clock
         self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
+        self.runs = RunBuilder(self, minter, settings.shared_run_wait_s, SharedGasModel())
 
     def build(self) -> list[BuiltBatch]:
         """Build the batches that are due (window elapsed or full) while the relayer has free sending lanes.
@@ -101,22 +112,34 @@ class BatchBuilder:
         chain_id = self.chain.chain_id
         budget = self._budget()
         may_fill = min(self.settings.batch_max_recipients, max(1, (budget - self.model.base) // self.model.existing))
-        due: list[str] = []
+        due: list[PendingGroup] = []
         for group in groups:  # oldest credit first: earliest deadline first
             if group.chain_id != chain_id or group.token in unsent:
                 continue  # another chain's deployment drains it / its last batch is not sent yet: credit joins the next
             # NOTE: cheap pre-check; whether a batch is really full needs holder knowledge (build_one)
             waited = should_flush(group.oldest, self.clock(), self.settings.batch_window_s, full=False)
             if waited or group.credits >= may_fill:
-                due.append(group.token)
-        due = due[:lanes]
+                due.append(group)
         if lanes == 0 and groups:
             BACKPRESSURE.inc()
-        if len(due) <= 1:
-            return [b for token in due for b in self._drain(chain_id, token)]
+        # Small batches (dearer alone than plain mints) share one run, which takes one lane where the run's oldest
+        # member stands in the deadline order; the others take a lane each.
+        small = [g for g in due if is_small(g) and self.runs.may_mint(g.token)]
+        alone = [g.token for g in due if g not in small]
+        run_at = due.index(small[0]) if small else len(due)
+        run = bool(small) and self.runs.ready(small) and len([g for g in due[:run_at] if g not in small]) < lanes
+        alone = alone[: lanes - 1 if run else lanes]
+        built: list[BuiltBatch] = []
+        if run:
+            try:
+                built = self.runs.build(chain_id, [g.token for g in small])
+            except Exception:
+                log.exception("building a shared run failed; its batches are retried on the next tick")
+        if len(alone) <= 1:
+            return built + [b for token in alone for b in self._drain(chain_id, token)]
         # Tokens never share credit rows, so their batches are built side by side (DB and RPC waits overlap).
-        with ThreadPoolExecutor(max_workers=min(len(due), BUILD_THREADS), thread_name_prefix="mint-build") as pool:
-            return [b for batches in pool.map(lambda t: self._drain(chain_id, t), due) for b in batches]
+        with ThreadPoolExecutor(max_workers=min(len(alone), BUILD_THREADS), thread_name_prefix="mint-build") as pool:
+            return built + [b for batches in pool.map(lambda t: self._drain(chain_id, t), alone) for b in batches]
 
     def _free_lanes(self, session: Session) -> int:
         return int(self.relayer.free_lanes(session))  # type: ignore[attr-defined]
@@ -177,40 +200,54 @@ class BatchBuilder:
         )
         return reason, room
 
+    def plan(self, session: Session, chain_id: int, token: str) -> Planned | None:
+        """The batch `token` would get now (oldest pending credit first, within gas, cap and holds), if one is due.
+
+        Holds of unmintable credit and waiting reasons are written in `session`; the caller commits."""
+        lock = session.get_bind().dialect.name == "postgresql"
+        credits = load_pending(session, chain_id, token, SCAN_ROWS, lock=lock)
+        if not credits:
+            return None
+        scanned = len(credits)
+        credits = hold_unmintable(session, token, credits)
+        if not credits:
+            return None  # the holds; the next call reads the credits behind them
+        reason, room = self._blocked(session, chain_id, token, credits)
+        if reason is not None:
+            log.info("token %s blocked: %s", token, reason)
+            return None
+        credits = within_cap(session, credits, room)
+        lines = aggregate(credits)
+        fresh = self.holders.fresh_wallets(session, chain_id, token, {line.wallet for line in lines})
+        budget = gas_budget(
+            self.views.block_gas_limit(), self.settings.batch_gas_share, self.settings.batch_gas_headroom
+        )
+        plan = plan_batch(lines, fresh.__contains__, budget, self.settings.batch_max_recipients, self.model)
+        full = plan.full or scanned >= SCAN_ROWS
+        oldest = min(c.created_at for c in credits)
+        if not plan.lines or not should_flush(oldest, self.clock(), self.settings.batch_window_s, full):
+            return None
+        return Planned(token, plan, fresh, oldest)
+
     def build_one(self, chain_id: int, token: str) -> BuiltBatch | None:
         """Claim and enqueue one batch of `token` if one is due; None when nothing is (or nothing was claimed)."""
         started = time.monotonic()
         with UnitOfWork(self.sessions) as uow:
             session = uow.session
-            lock = session.get_bind().dialect.name == "postgresql"
-            credits = load_pending(session, chain_id, token, SCAN_ROWS, lock=lock)
-            if not credits:
+            planned = self.plan(session, chain_id, token)
+            if planned is None:
+                uow.commit()  # holds, reasons and what was learnt about holders
                 return None
-            scanned = len(credits)
-            credits = self._hold_unmintable(session, token, credits)
-            if not credits:
-                uow.commit()  # the holds; the next call reads the credits behind them
+            claimed = self.claim(session, chain_id, planned)
+            if claimed is None:
                 return None
-            reason, room = self._blocked(session, chain_id, token, credits)
-            if reason is not None:
-                uow.commit()
-                log.info("token %s blocked: %s", token, reason)
-                return None
-            credits = self._within_cap(session, credits, room)
-            lines = aggregate(credits)
-            fresh = self.holders.fresh_wallets(session, chain_id, token, {line.wallet for line in lines})
-            budget = gas_budget(
-                self.views.block_gas_limit(), self.settings.batch_gas_share, self.settings.batch_gas_headroom
+            batch, run_batch = claimed
+            gas_limit = gas_limit_for(batch.gas_limit, self.settings.batch_gas_headroom, self.model)
+            calldata = batch_mint_calldata(run_batch.batch_id, run_batch.manifest_root, run_batch.entries)
+            self.relayer.enqueue(  # type: ignore[attr-defined]
+                session, purpose=PURPOSE, ref=batch.batch_id, to=token, data=calldata, gas_limit=gas_limit
             )
-            plan = plan_batch(lines, fresh.__contains__, budget, self.settings.batch_max_recipients, self.model)
-            full = plan.full or scanned >= SCAN_ROWS
-            oldest = min(c.created_at for c in credits)
-            if not plan.lines or not should_flush(oldest, self.clock(), self.settings.batch_window_s, full):
-                uow.commit()  # keeps what was learnt about holders
-                return None
-            batch = self._claim(session, chain_id, token, plan, fresh)
-            if batch is None:
-                return None
+            batch = BuiltBatch(batch.batch_id, token, batch.recipients, batch.actions, gas_limit)
             uow.commit()
         BATCH_SIZE.observe(batch.recipients)
         BATCHES.labels(outcome="built").inc()
@@ -225,60 +262,12 @@ class BatchBuilder:
         )
         return batch
 
-    def _within_cap(self, session: Session, credits: list[OutboxCredit], room: int | None) -> list[OutboxCredit]:
-        """The credits (oldest first) that fit the token's cap room; the others wait, with the reason.
-
-        NOTE: one credit larger than the room would revert the whole batch, again on every retry."""
-        if room is None or sum(c.amount for c in credits) <= room:
-            return credits
-        fit: list[OutboxCredit] = []
-        wait: list[int] = []
-        for credit in sorted(credits, key=lambda c: (c.created_at, c.id)):
-            if credit.amount <= room:
-                fit.append(credit)
-                room -= credit.amount
-            else:
-                wait.append(credit.id)
-        for start in range(0, len(wait), 5000):
-            session.execute(
-                update(CreditOutbox)
-                .where(CreditOutbox.id.in_(wait[start : start + 5000]), CreditOutbox.state == "pending")
-                .values(reason=REASONS["ERC20ExceededCap"])
-            )
-        return fit
-
-    def _hold_unmintable(self, session: Session, token: str, credits: list[OutboxCredit]) -> list[OutboxCredit]:
-        """Quarantine (`pending → held`, reason, one operator alert) the credits no batch could carry; the rest."""
-        bad = {c.id: (c, why) for c in credits if (why := unmintable(c)) is not None}
-        if not bad:
-            return credits
-        now = utcnow()
-        held: list[int] = []
-        for credit, why in bad.values():
-            reason = f"held: {why}; the operators were alerted"
-            result = session.execute(
-                update(CreditOutbox)
-                .where(CreditOutbox.id == credit.id, CreditOutbox.state == "pending")
-                .values(state="held", reason=reason[:200], updated_at=now)
-                .returning(CreditOutbox.id)
-            )
-            held += result.scalars()
-        if held:
-            details = "; ".join(
-                f"credit {i} (action {bad[i][0].action_id}, amount {str(bad[i][0].amount)[:40]}): {bad[i][1]}"
-                for i in held[:3]
-            )
-            raise_alert(
-                session,
-                "credit-held",
-                f"{len(held)} credit(s) of token {token} can never be minted and were held: {details}",
-                severity="critical",
-            )
-        return [c for c in credits if c.id not in bad]
-
-    def _claim(
-        self, session: Session, chain_id: int, token: str, plan: BatchPlan, fresh: set[str]
-    ) -> BuiltBatch | None:
+    def claim(
+        self, session: Session, chain_id: int, planned: Planned, run_ref: str | None = None
+    ) -> tuple[BuiltBatch, RunBatch] | None:
+        """Claim the planned credit (compare-and-set `pending → batched`) into a new batch with its manifest; None
+        when another builder took all of it. `BuiltBatch.gas_limit` is the model's estimate (no headroom)."""
+        token, plan, fresh = planned.token, planned.plan, planned.fresh
         batch_id = "0x" + secrets.token_bytes(32).hex()  # NOTE: random: a batch id is never reused, even after failure
         now = utcnow()
         row = MintBatch(
@@ -290,6 +279,7 @@ class BatchBuilder:
             recipients=0,
             total=0,
             actions=0,
+            run_ref=run_ref,
             created_at=now,
             updated_at=now,
         )
@@ -307,17 +297,13 @@ class BatchBuilder:
             )
             claimed.update(result.scalars())
         if not claimed:
-            session.rollback()
+            session.delete(row)
+            session.flush()
             return None
         credits = [c for c in plan.credits if c.id in claimed]
         lines = aggregate(credits)
-        seen: set[str] = set()
-        n_fresh = 0
-        for line in lines:
-            n_fresh += line.wallet not in seen and line.wallet in fresh
-            seen.add(line.wallet)
+        n_fresh = len({line.wallet for line in lines if line.wallet in fresh})
         estimate = self.model.estimate(n_fresh, len(lines) - n_fresh)
-        gas_limit = gas_limit_for(estimate, self.settings.batch_gas_headroom, self.model)
         manifest = [m for line in lines for m in line.manifest_lines()]
         leaves = [line_leaf(m) for m in manifest]
         root = MerkleTree(leaves).root
@@ -345,18 +331,17 @@ class BatchBuilder:
                 for i, (m, leaf) in enumerate(zip(manifest, leaves, strict=True))
             ],
         )
-        calldata = batch_mint_calldata(bytes.fromhex(batch_id[2:]), root, entries)
-        self.relayer.enqueue(  # type: ignore[attr-defined]
-            session, purpose=PURPOSE, ref=batch_id, to=token, data=calldata, gas_limit=gas_limit
-        )
-        return BuiltBatch(batch_id, token, len(lines), len(manifest), gas_limit)
+        built = BuiltBatch(batch_id, token, len(lines), len(manifest), estimate, fresh=n_fresh)
+        return built, RunBatch(token, bytes.fromhex(batch_id[2:]), root, entries)
 
 
 def unsent_tokens(session: Session, chain_id: int) -> set[str]:
-    """Tokens with a built batch whose mint the relayer has not signed yet."""
+    """Tokens with a built batch (alone or in a shared run) whose mint the relayer has not signed yet."""
+    alone = (RelayIntent.purpose == PURPOSE) & (RelayIntent.ref == MintBatch.batch_id)
+    shared = (RelayIntent.purpose == RUN_PURPOSE) & (RelayIntent.ref == MintBatch.run_ref)
     rows = session.scalars(
         select(MintBatch.token_address)
-        .join(RelayIntent, (RelayIntent.purpose == PURPOSE) & (RelayIntent.ref == MintBatch.batch_id))
+        .join(RelayIntent, alone | shared)
         .where(RelayIntent.chain_id == chain_id, RelayIntent.state == "queued")
     )
     return {str(t) for t in rows}

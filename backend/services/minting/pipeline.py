@@ -7,6 +7,7 @@ The same `MintingPipeline` methods run as Celery tasks (`backend.entrypoints.wor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,11 +25,16 @@ STEPS = ("aggregate", "build", "dispatch", "track", "settle")
 
 class MintingPipeline:
     def __init__(
-        self, sessions: sessionmaker[Session], chain: ChainClient, settings: Settings, relayer: Relayer
+        self,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        settings: Settings,
+        relayer: Relayer,
+        minter: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.relayer = relayer
-        self.builder = BatchBuilder(sessions, chain, settings, relayer)
+        self.builder = BatchBuilder(sessions, chain, settings, relayer, minter=minter)
         self.settlement = Settlement(sessions, chain)
 
     def aggregate(self) -> list[PendingGroup]:
