@@ -30,4 +30,5 @@ class RelayerConfig:
             use_finalized_tag=settings.use_finalized_tag,
             tx_gas_cap=settings.tx_gas_cap,
             reorg_watch_blocks=settings.reorg_watch_blocks,
+            reorg_watch_every_s=settings.reorg_watch_every_s,
         )
