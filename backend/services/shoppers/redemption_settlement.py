@@ -101,6 +101,8 @@ class RedemptionSettlement:
         burned = intent.state == "confirmed"
         if (r.status == "confirmed") == burned:
             log.info("redemption %s %s again after a reorg", r.id, r.status)
+            if burned:
+                r.tx_hash, r.block_number = intent.tx_hash, intent.block_number
             return
         damage = "tokens burned after the offer was restocked" if burned else "code issued, tokens not burned"
         outcome = "landed" if burned else "did not land"

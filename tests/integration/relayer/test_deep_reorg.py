@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
@@ -17,7 +18,7 @@ from tests.integration.relayer.conftest import POSTGRES_ONLY, RelayEnv, make_env
 
 HOLDER = to_checksum_address("0x00000000000000000000000000000000000b0b00")
 # NOTE: no finalized tag (anvil's would hide the depth), and a look-back on every pass instead of every 3 s
-DEEP = {"confirmations": 2, "use_finalized_tag": False, "reorg_watch_every_s": 0}
+DEEP: dict[str, Any] = {"confirmations": 2, "use_finalized_tag": False, "reorg_watch_every_s": 0}
 
 
 @pytest.fixture
