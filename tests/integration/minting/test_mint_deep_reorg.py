@@ -122,3 +122,31 @@ def test_a_reorged_batch_whose_nonce_went_to_another_tx_is_signed_again_and_mint
     alerts = env.fetch(select(OperatorAlert.batch_id).where(OperatorAlert.kind == "deep-reorg"))
     assert set(alerts) == set(before)
     _nonces_in_order(env, {str(victim.wallet): {int(victim.nonce or 0)}})
+
+
+def test_a_reorged_batch_that_can_no_longer_land_goes_back_to_pending_and_is_rebuilt_once(env: MintEnv) -> None:
+    pipeline = _settled_pipeline(env)
+    before = {b.batch_id: b for b in env.fetch(select(MintBatch))}
+    (victim,) = [b for b in before.values() if b.token_address == env.coalition]
+    env.node.reorg(5)
+    env.node.set_automine(True)  # on the new chain the token is paused before our bytes are sent again
+    env.send(env.coalition, lambda f: f.pause())
+    env.node.set_automine(False)
+    for _ in range(6):  # the same bytes revert now (EnforcedPause): the batch can never land
+        pipeline.track()
+        env.node.mine(1)
+        pipeline.settle()
+    failed = env.fetch(select(MintBatch).where(MintBatch.batch_id == victim.batch_id))[0]
+    assert failed.state == "failed" and "EnforcedPause" in str(failed.reason)
+    assert env.count("pending") == victim.actions and env.count("batched") == 0
+
+    env.node.set_automine(True)
+    env.send(env.coalition, lambda f: f.unpause())
+    env.node.set_automine(False)
+    env.drain(pipeline)
+
+    env.assert_chain_matches_ledger()
+    minted = _batch_minted_logs(env)
+    assert victim.batch_id not in minted and sum(minted.values()) == len(minted) == 2  # rebuilt into one new batch
+    states = Counter(b.state for b in env.fetch(select(MintBatch)))
+    assert states == Counter({"confirmed": 2, "failed": 1})
