@@ -51,31 +51,45 @@ class BatchReorgs:
     def _unwind_one(self, batch_id: str) -> bool:
         with UnitOfWork(self.sessions) as uow:
             s = uow.session
-            batch = s.get(MintBatch, batch_id, with_for_update=True, populate_existing=True)
-            if batch is None or batch.state != "confirmed":
-                return False  # another settler undid it first
-            block_number, block_hash = batch.block_number, batch.block_hash
-            now = utcnow()
-            credits = s.execute(
-                update(CreditOutbox)
-                .where(CreditOutbox.batch_id == batch_id, CreditOutbox.state == "minted")
-                .values(state="batched", reason=REORGED_REASON[:200], updated_at=now)
+            # NOTE: the intent row first, as the settle step locks it (claim, then batch): no deadlock, and a
+            # settler that claimed it in between undoes the batch itself (`undo` from `_settle_one`)
+            unsettled = s.execute(
+                text(
+                    "UPDATE relay_intents SET reorgs = reorgs WHERE purpose = :purpose AND ref = :ref"
+                    " AND settled = :no AND reorgs > 0"
+                ),
+                {"purpose": PURPOSE, "ref": batch_id, "no": False},
             ).rowcount  # type: ignore[attr-defined]
-            wallets = s.scalars(select(BatchItem.wallet).where(BatchItem.batch_id == batch_id).distinct())
-            self.holders.forget(s, batch.chain_id, batch.token_address, wallets)
-            record_batch_reorged(s, batch, block_number, block_hash)
-            batch.state, batch.reason, batch.updated_at = "submitted", REORGED_REASON, now
-            batch.block_number = batch.block_hash = batch.confirmed_at = None
-            batch.gas_used = batch.fee_paid_wei = None
-            raise_alert(
-                s,
-                "deep-reorg",
-                f"batch {batch_id} of token {batch.token_address} was confirmed in block {block_number}"
-                f" ({block_hash}, tx {batch.tx_hash}), which left the canonical chain: {credits} credits back to"
-                " batched, the transaction is sent again",
-                batch_id=batch_id,
-                severity="critical",
-            )
+            batch = s.get(MintBatch, batch_id, with_for_update=True, populate_existing=True)
+            if unsettled != 1 or batch is None or batch.state != "confirmed":
+                return False  # another settler got there first
+            self.undo(s, batch)
             uow.commit()
-        log.warning("batch %s un-settled: block %s was reorganized away", batch_id, block_number)
         return True
+
+    def undo(self, s: Session, batch: MintBatch) -> None:
+        """Reverse what confirming the batch wrote, in the caller's transaction (the batch row locked)."""
+        batch_id = batch.batch_id
+        block_number, block_hash = batch.block_number, batch.block_hash
+        now = utcnow()
+        credits = s.execute(
+            update(CreditOutbox)
+            .where(CreditOutbox.batch_id == batch_id, CreditOutbox.state == "minted")
+            .values(state="batched", reason=REORGED_REASON[:200], updated_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        wallets = s.scalars(select(BatchItem.wallet).where(BatchItem.batch_id == batch_id).distinct())
+        self.holders.forget(s, batch.chain_id, batch.token_address, wallets)
+        record_batch_reorged(s, batch, block_number, block_hash)
+        batch.state, batch.reason, batch.updated_at = "submitted", REORGED_REASON, now
+        batch.block_number = batch.block_hash = batch.confirmed_at = None
+        batch.gas_used = batch.fee_paid_wei = None
+        raise_alert(
+            s,
+            "deep-reorg",
+            f"batch {batch_id} of token {batch.token_address} was confirmed in block {block_number}"
+            f" ({block_hash}, tx {batch.tx_hash}), which left the canonical chain: {credits} credits back to"
+            " batched, the transaction is sent again",
+            batch_id=batch_id,
+            severity="critical",
+        )
+        log.warning("batch %s un-settled: block %s was reorganized away", batch_id, block_number)

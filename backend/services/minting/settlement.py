@@ -148,6 +148,8 @@ class Settlement:
                 log.error("intent %s refers to unknown batch %s; marked settled", intent["id"], intent["ref"])
                 uow.commit()
                 return None
+            if batch.state == "confirmed":  # settled before, its intent re-opened by a reorg since (see `reorgs`)
+                self.reorgs.undo(session, batch)
             if batch.state == "failed":
                 # a deep reorg re-opened the intent of a batch whose credit was released already (see `reorgs`)
                 self._settled_failed_again(session, batch, intent)

@@ -150,3 +150,26 @@ def test_a_reorged_batch_that_can_no_longer_land_goes_back_to_pending_and_is_reb
     assert victim.batch_id not in minted and sum(minted.values()) == len(minted) == 2  # rebuilt into one new batch
     states = Counter(b.state for b in env.fetch(select(MintBatch)))
     assert states == Counter({"confirmed": 2, "failed": 1})
+
+
+def test_a_batch_confirmed_again_before_settlement_noticed_the_reorg_is_undone_and_redone_in_one_settle_run(
+    env: MintEnv,
+) -> None:
+    pipeline = _settled_pipeline(env)
+    before = {b.batch_id: b for b in env.fetch(select(MintBatch))}
+    env.node.reorg(5)
+    for _ in range(3):  # re-opened, sent again, confirmed again: the settle step has not run meanwhile
+        pipeline.track()
+        env.node.mine(1)
+    assert {i.state for i in env.fetch(select(RelayIntent))} == {"confirmed"}
+
+    settled = pipeline.settlement.settle()
+
+    assert sorted(s.outcome for s in settled) == ["confirmed", "confirmed", "reorged", "reorged"]  # undone, redone
+    env.assert_chain_matches_ledger()
+    after = {b.batch_id: b for b in env.fetch(select(MintBatch))}
+    assert all(after[i].state == "confirmed" and after[i].block_hash != before[i].block_hash for i in after)
+    alerts = env.fetch(select(OperatorAlert.batch_id).where(OperatorAlert.kind == "deep-reorg"))
+    assert sorted(alerts) == sorted(before)
+    assert Counter(env.fetch(select(PlatformEvent.type))) == Counter({"batch.confirmed": 4, "batch.reorged": 2})
+    assert not pipeline.settlement.settle()  # exactly once
