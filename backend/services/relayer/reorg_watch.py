@@ -29,11 +29,12 @@ log = logging.getLogger("loyalty.relayer")
 REOPENED_REASON = "block {number} was reorganized away after confirmation; sending the transaction again"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Watched:
-    id: int
-    block_number: int
-    block_hash: str
+    """A block that holds final intents of ours."""
+
+    number: int
+    hash: str
 
 
 class ReorgWatch:
@@ -58,35 +59,47 @@ class ReorgWatch:
         watched = self._watched(head)
         if not watched:
             return 0
-        canonical = self.reads.block_hashes([w.block_number for w in watched])
-        gone = [w for w in watched if canonical.get(w.block_number) != w.block_hash]
-        return sum(self._reopen(w, head) for w in gone)
+        canonical = self.reads.block_hashes([w.number for w in watched])
+        return sum(self._reopen(w, head) for w in watched if canonical.get(w.number) != w.hash)
 
     def _watched(self, head: int) -> list[Watched]:
+        """The distinct blocks of our final intents in the window: one row per block, however many intents."""
         # NOTE: blocks above the head read this pass are skipped, not taken as gone: a lagging node behind a load
         # balancer answers "no block" there, and that is no reorg.
         low = head - self.config.reorg_watch_blocks + 1
         with self.store.uow() as uow:
             rows = uow.session.execute(
-                select(RelayIntent.id, RelayIntent.block_number, RelayIntent.block_hash).where(
+                select(RelayIntent.block_number, RelayIntent.block_hash)
+                .where(
                     RelayIntent.chain_id == self.chain_id,
                     RelayIntent.block_number >= low,
                     RelayIntent.block_number <= head,
                     RelayIntent.state.in_(TERMINAL_STATES),
                     RelayIntent.block_hash.is_not(None),
                 )
+                .distinct()
             ).tuples()
-            return [Watched(i, int(n), str(h)) for i, n, h in rows if n is not None and h is not None]
+            return sorted(Watched(int(n), str(h)) for n, h in rows if n is not None and h is not None)
 
-    def _reopen(self, watched: Watched, head: int) -> bool:
+    def _reopen(self, block: Watched, head: int) -> int:
+        """Re-open every final intent in a block that left the chain, in one transaction, in nonce order."""
         with self.store.writing() as uow:
             s = uow.session
-            intent = s.scalar(select(RelayIntent).where(RelayIntent.id == watched.id).with_for_update())
-            if intent is None or intent.state not in TERMINAL_STATES or intent.block_hash != watched.block_hash:
-                return False  # another relayer process re-opened it first
-            self._reset(s, intent, watched, head)
+            intents = s.scalars(
+                select(RelayIntent)
+                .where(
+                    RelayIntent.chain_id == self.chain_id,
+                    RelayIntent.block_number == block.number,
+                    RelayIntent.block_hash == block.hash,
+                    RelayIntent.state.in_(TERMINAL_STATES),
+                )
+                .order_by(RelayIntent.wallet, RelayIntent.nonce)
+                .with_for_update()
+            ).all()  # none left: another relayer process re-opened them first
+            for intent in intents:
+                self._reset(s, intent, block, head)
             uow.commit()
-        return True
+        return len(intents)
 
     def _reset(self, s: Session, intent: RelayIntent, watched: Watched, head: int) -> None:
         reverted = intent.state == "failed"
@@ -97,15 +110,15 @@ class ReorgWatch:
             intent.nonce,
             intent.tx_hash,
             intent.state,
-            watched.block_number,
-            watched.block_hash,
+            watched.number,
+            watched.hash,
         )
         metrics.DEEP_REORGS.labels(self.label, intent.purpose).inc()
         intent.state, intent.error = "submitted", None
         intent.block_number = intent.block_hash = intent.gas_used = None
         intent.effective_gas_price = intent.fee_paid_wei = None
         intent.included_at = intent.confirmed_at = None
-        intent.waiting_reason = REOPENED_REASON.format(number=watched.block_number)
+        intent.waiting_reason = REOPENED_REASON.format(number=watched.number)
         intent.reorgs, intent.reorged_at = (intent.reorgs or 0) + 1, utcnow()
         # the consumer settles it again (fillers have none); a reverted one is cancelled (see the module NOTE)
         intent.settled = intent.purpose == FILLER_PURPOSE
