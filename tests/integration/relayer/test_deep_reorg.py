@@ -14,7 +14,7 @@ from eth_utils import to_checksum_address
 from backend.adapters.chain.contracts import token_contract
 from backend.adapters.chain.transactions import send_and_wait
 from devtools.anvil import AnvilNode
-from tests.integration.relayer.conftest import POSTGRES_ONLY, RelayEnv, make_env
+from tests.integration.relayer.conftest import POSTGRES_ONLY, SQLITE_ONLY, RelayEnv, make_env
 
 HOLDER = to_checksum_address("0x00000000000000000000000000000000000b0b00")
 # NOTE: no finalized tag (anvil's would hide the depth), and a look-back on every pass instead of every 3 s
@@ -129,5 +129,22 @@ def test_a_reverted_intent_reorged_away_is_cancelled_not_sent_again(
         assert final.reorgs == 1 and final.state == "failed" and final.error == "cancelled"
         assert token.functions.balanceOf(HOLDER).call() == 0  # the mint its consumer gave up on never happened
         assert env.nonce(str(final.wallet)) == int(final.nonce or 0) + 1
+    finally:
+        env.container.close()
+
+
+@SQLITE_ONLY
+def test_the_look_back_runs_at_most_once_per_interval(node: AnvilNode, db_url: str, tmp_path: Path) -> None:
+    env = make_env(node, db_url, tmp_path, **{**DEEP, "reorg_watch_every_s": 3600})
+    try:
+        env.node.mine(10)
+        env.node.set_automine(False)
+        env.enqueue("x")
+        env.drive(env.all_final)  # the first pass looked back (nothing to see); the next one is an hour away
+        env.node.reorg(5)
+        env.relayer.track()
+        assert env.intent("x").state == "confirmed"  # not looked at yet
+        env.restart(reorg_watch_every_s=0).track()
+        assert env.intent("x").state == "submitted" and env.intent("x").reorgs == 1
     finally:
         env.container.close()
