@@ -42,6 +42,8 @@ from backend.services.notifications.feed import FeedHub
 from backend.services.notifications.webhook_dispatcher import WebhookDispatcher
 from backend.services.qr.claims import keyring
 from backend.services.relayer import build_relayer
+from backend.services.relayer.leadership import leadership_for
+from backend.services.relayer.loop import RelayerLoop
 from backend.services.shoppers.redemption_settlement import RedemptionSettlement
 from backend.services.shoppers.redemptions import RedemptionDesk
 from indexer.fetch.rpc import Transport, transport_for
@@ -119,6 +121,15 @@ class Container:
     pipeline = component(lambda c: MintingPipeline(c.sessions, c.chain, c.settings, c.relayer))
     webhook_dispatcher = component(lambda c: WebhookDispatcher(c.sessions, c.settings))
     redemption_settlement = component(lambda c: RedemptionSettlement(c.sessions, c.chain))
+    relayer_loop = component(
+        lambda c: RelayerLoop(
+            c.pipeline,
+            c.redemption_settlement,
+            c.chain.head,
+            leadership_for(c.engine, c.chain.chain_id),
+            c.settings.relayer_poll_s,
+        )
+    )
     redemptions = component(lambda c: RedemptionDesk(c.sessions, c.chain, c.settings, lambda: c.relayer))
     streamer = component(lambda c: indexer_streamer(c))
     qr_keyring = component(lambda c: keyring(c.settings))
@@ -151,6 +162,9 @@ class Container:
         dispatcher = self.built("webhook_dispatcher")
         if dispatcher is not None:  # its HTTP pool and threads, before the database they write to
             dispatcher.close()
+        loop = self.built("relayer_loop")
+        if loop is not None:  # give up the chain's relayer lock: a standby (or the next container) leads
+            loop.leadership.close()
         self.engine.dispose()
         if self.redis is not None:
             self.redis.client.close()

@@ -2,6 +2,9 @@
 wakes and queues are all generated from `JOBS` (`backend.entrypoints.runner.background_tasks`,
 `backend.entrypoints.worker.tasks`).
 
+The relayer (sign, send, track: `backend.services.relayer.loop`) is no Celery task: production runs it as its own
+process per chain, `loyalty relayer run`, one leader and hot standbys; the embedded runner runs it as a thread.
+
 Adding a job is one line here. Each job is a plain call on the container's components, so the embedded default
 runs the same code paths as production.
 """
@@ -30,8 +33,8 @@ class Call:
 @dataclass(frozen=True)
 class Job:
     name: str  # the embedded runner's name for it (thread `loyalty-<name>`, `wakes`)
-    task: str  # the Celery task name (stable: brokers, scripts and tests send it by name)
-    beat: str  # the Celery beat schedule entry
+    task: str | None  # the Celery task name (stable: brokers, scripts and tests send it by name); None: no task
+    beat: str | None  # the Celery beat schedule entry; None: beat does not schedule it
     run: Callable[[Container, Call], bool | None]  # True when it did work (then it may run again at once)
     interval: str  # the `Settings` attribute with the idle interval in seconds
     wakes: tuple[str, ...] = ()  # jobs to run at once after a call that did work (e.g. build → dispatch)
@@ -40,6 +43,7 @@ class Job:
     worker_budget_s: float = 0.0  # `Call.budget_s` of a Celery task
     expires_from: str | None = None  # the `Settings` attribute a stale tick's expiry derives from (default interval)
     queue: str = "pipeline"  # the Celery queue (prefixed with `LOYALTY_REDIS_PREFIX`)
+    embedded: bool = True  # a thread of the embedded runner
 
     @property
     def celery_wakes(self) -> tuple[str, ...]:
@@ -52,6 +56,10 @@ def _mint(step: str) -> Callable[[Container, Call], bool]:
 
     run.__name__ = f"mint_{step}"
     return run
+
+
+def _relay(container: Container, _: Call) -> bool:
+    return container.relayer_loop.iterate()
 
 
 def _record_imports(container: Container, call: Call) -> bool:
@@ -76,36 +84,38 @@ def _settle_redemptions(container: Container, _: Call) -> bool:
     return bool(container.redemption_settlement.settle())
 
 
-# NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`); the intervals only pace the
-# idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
+# NOTE: a built batch is signed at once and a confirmed one settled at once (`wakes`, the relayer loop's passes); the
+# intervals only pace the idle checks. Waiting a poll interval at each hand-off added seconds to every action's latency.
 JOBS: tuple[Job, ...] = (
-    # Minting: build, dispatch, track, settle (stale beat ticks expire after 4 settle polls).
+    # Minting: build and settle are Celery tasks that several workers share (compare-and-set claims); stale beat
+    # ticks expire after 4 settle polls. The relayer process builds too, at each new head (lazy: when lanes are free).
     Job(
         "mint-build",
         "loyalty.pipeline.build",
         "pipeline-build",
         _mint("build"),
         "pipeline_poll_s",
-        wakes=("mint-dispatch",),
+        wakes=("relayer",),
+        worker_wakes=(),
         expires_from="pipeline_settle_poll_s",
     ),
+    Job("mint-settle", "loyalty.pipeline.settle", "pipeline-settle", _mint("settle"), "pipeline_settle_poll_s"),
+    # The relayer loop: track → settle → build → dispatch per new head, only while it leads its chain.
+    Job("relayer", None, None, _relay, "relayer_poll_s"),
+    # NOTE: no longer scheduled (the relayer process does this); registered so a broker's old messages still run
+    # one step instead of crashing a worker. On their own queue: `loyalty worker -Q relayer` drains them.
     Job(
         "mint-dispatch",
         "loyalty.pipeline.dispatch",
-        "pipeline-dispatch",
+        None,
         _mint("dispatch"),
-        "pipeline_poll_s",
-        expires_from="pipeline_settle_poll_s",
+        "relayer_poll_s",
+        queue="relayer",
+        embedded=False,
     ),
     Job(
-        "mint-track",
-        "loyalty.pipeline.track",
-        "pipeline-track",
-        _mint("track"),
-        "pipeline_settle_poll_s",
-        wakes=("mint-settle",),
+        "mint-track", "loyalty.pipeline.track", None, _mint("track"), "relayer_poll_s", queue="relayer", embedded=False
     ),
-    Job("mint-settle", "loyalty.pipeline.settle", "pipeline-settle", _mint("settle"), "pipeline_settle_poll_s"),
     # Bulk imports (`Prefer: respond-async`): seconds of chunks per call; a busy Celery task queues itself again.
     Job(
         "action-imports",

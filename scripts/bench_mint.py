@@ -9,7 +9,7 @@
    gas per fresh / existing holder at those batch sizes.
 3. Reference workload: N actions (default 100,000) from 10,000 wallets (Zipf s = 1.1), 5 brands (uniform per
    action by default), inserted into `credit_outbox` at a steady rate by a separate process (as the API would)
-   while the pipeline runs in the embedded runner's threads (build, dispatch, track, settle). A cold pass (no
+   while the pipeline runs in the embedded runner's threads (build, relayer loop, settle). A cold pass (no
    wallet holds anything yet) then a warm pass (the same wallets again).
    Latency per action, split into stages (see bench_mint_stages.py): accepted → built → signed → broadcast →
    in a block → seen included → confirmed (at `--confirmations`, default 1) → settled (shopper sees "minted").
@@ -428,7 +428,7 @@ def main() -> None:
         gas_limit = int(container.chain.w3.eth.get_block("latest")["gasLimit"])
         note(f"anvil {node.url}, block gas limit {gas_limit}, tokens {len(tokens)}, db {db_name}")
 
-        tasks = [timed(t) for t in background_tasks(container) if t.name.startswith("mint-")]
+        tasks = [timed(t) for t in background_tasks(container) if t.name.startswith("mint-") or t.name == "relayer"]
         runner = EmbeddedRunner(container, tasks)
         runner.start()
 

@@ -4,8 +4,9 @@
 
 Starts anvil (`--block-time 2`; 1 with --quick), a fault-injecting JSON-RPC proxy in front of it, a private
 redis-server on a free port (the machine's Redis is shared: restarting that one is not ours to do), a fresh
-PostgreSQL database (dropped at the end), the API (`uvicorn --workers 2`), a Celery worker and beat, and the
-indexer (`loyalty indexer run`). API, workers and indexer reach the chain through the proxy.
+PostgreSQL database (dropped at the end), the API (`uvicorn --workers 2`), a Celery worker and beat, the relayer
+(`loyalty relayer run`, a leader and a hot standby) and the indexer (`loyalty indexer run`). API, workers, relayers
+and indexer reach the chain through the proxy.
 
 Load (loopback, bounded in count and time): several brands onboarded through the API (promotion with referral
 bonuses, an offer, QR campaigns), purchases from thousands of wallets (single and bulk uploads), refunds (at once,
@@ -14,10 +15,11 @@ duplicates, forged, malformed and expired codes (devtools/chaos/), gasless redem
 sign in with SIWE and sign EIP-712, replays of the same idempotency key (same body → same result, other body →
 409) and bad inputs (must be 4xx problem+json, never 5xx).
 
-Faults, scheduled from `random.Random(seed)`: SIGKILL + restart of the Celery worker, the beat, the indexer and
-one uvicorn worker; restart of the private Redis (data lost); "database restart" = `pg_terminate_backend` of
-every connection to the run's database (the shared PostgreSQL server itself is not restarted); anvil reorgs of
-depth 1–5; base-fee spikes; proxy windows that drop, delay and fail requests.
+Faults, scheduled from `random.Random(seed)`: SIGKILL + restart of the Celery worker, the beat, the indexer, the
+active relayer (the standby takes over) and one uvicorn worker; restart of the private Redis (data lost);
+"database restart" = `pg_terminate_backend` of every connection to the run's database (the shared PostgreSQL server
+itself is not restarted); anvil reorgs of depth 1–5; base-fee spikes; proxy windows that drop, delay and fail
+requests.
 
 Verdict after the load stops and the system drains: for every (token, wallet) the ledger or the mirror knows,
 chain balance == Σ credit − Σ reversal − Σ debt_offset − Σ confirmed redemptions, and minted credit == that
@@ -49,7 +51,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from devtools.anvil import AnvilNode
-from devtools.chaos.faults import Faults
+from devtools.chaos.faults import FAULTS, RELAYERS, Faults
 from devtools.chaos.invariants import check_balances, check_qr, check_redemptions
 from devtools.chaos.load import Load
 from devtools.chaos.plan import build_plan, make_shoppers
@@ -72,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     n_actions = args.actions or (1_500 if args.quick else 10_000)
-    n_faults = args.faults or (9 if args.quick else 27)  # every kind at least once
+    n_faults = args.faults or (len(FAULTS) if args.quick else 3 * len(FAULTS))  # every kind at least once
     block_time = 1 if args.quick else 2
     load_budget_s = 300.0 if args.quick else 1500.0
     n_brands = 3 if args.quick else 5
@@ -101,7 +103,9 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             db_url = stack.enter_context(fresh_database())
             db_name = make_url(db_url).database or ""
-            anvil = stack.enter_context(AnvilNode(block_time=block_time))
+            # NOTE: `--slots-in-an-epoch 1`: anvil's `finalized` tag then trails the head by 2 blocks, as Polygon's
+            # milestones finalize within seconds (anvil's default of 64 blocks would be Ethereum's finality)
+            anvil = stack.enter_context(AnvilNode(block_time=block_time, extra_args=["--slots-in-an-epoch", "1"]))
             proxy = stack.enter_context(RpcProxy(anvil.url, seed=args.seed))
             stack.callback(stop_all, procs)  # before anvil, db
             redis_port = free_port()
@@ -137,7 +141,6 @@ def main() -> int:
                 "LOYALTY_DEPLOYMENTS_DIR": str(tmp / "deployments"),
                 "LOYALTY_ADMIN_EMAIL": "chaos@example.com",
                 "LOYALTY_ADMIN_PASSWORD": "chaos-password-0123456789",
-                "LOYALTY_CONFIRMATIONS": "2",
                 "LOYALTY_BATCH_WINDOW_S": "2",
                 # NOTE: the load comes from one loopback address standing in for thousands of shoppers' phones.
                 "LOYALTY_RATE_LIMIT_PER_IP": "0",
@@ -208,7 +211,9 @@ def main() -> int:
                 tmp,
             )
             procs["indexer"] = Proc("indexer", [str(BIN / "loyalty"), "indexer", "run"], env, tmp)
-            for name in ("api", "celery_worker", "beat", "indexer"):
+            for name in RELAYERS:  # one leads, the other stands by (`relayer` fault: SIGKILL the leader)
+                procs[name] = Proc(name, [str(BIN / "loyalty"), "relayer", "run"], env, tmp)
+            for name in ("api", "celery_worker", "beat", "indexer", *RELAYERS):
                 procs[name].start()
             base = f"http://127.0.0.1:{api_port}"
 
@@ -280,7 +285,7 @@ def main() -> int:
             summary["actions_accepted_per_s"] = round(tally.accepted / elapsed, 1) if elapsed else 0.0
             say(f"load done: {tally.accepted} accepted in {elapsed:.1f}s; draining")
             # after the faults: every killed process must be back (or we restart nothing: they were restarted)
-            for name in ("api", "celery_worker", "beat", "indexer", "redis"):
+            for name in ("api", "celery_worker", "beat", "indexer", "redis", *RELAYERS):
                 if not procs[name].alive():
                     violations.append(f"{name} not running after the faults:\n{procs[name].tail(500)}")
             engine = create_engine(db_url)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production shape on one machine: anvil (2 s blocks) + PostgreSQL + Redis + API (uvicorn, 2 workers)
-# + Celery worker + Celery beat + indexer, each its own process; `demo N` then runs `loyalty demo` against it.
+# + Celery worker + Celery beat + relayer (leader) + relayer2 (hot standby) + indexer, each its own process; `demo N` then runs `loyalty demo` against it.
 #
 #   bash scripts/stack.sh up          # start everything (state, logs and pids in var/stack/)
 #   bash scripts/stack.sh demo 5000   # up (if needed) + a promotional event of 5,000 actions, verified
@@ -14,7 +14,7 @@ STATE=var/stack
 RPC_PORT=${STACK_RPC_PORT:-8545}
 API_PORT=${STACK_API_PORT:-8100}
 DB=${STACK_DB:-loyalty_stack}
-PROCS=(anvil api worker beat indexer)
+PROCS=(anvil api worker beat relayer relayer2 indexer)
 
 stack_env() {
   export LOYALTY_ENV=development
@@ -61,6 +61,8 @@ up() {
     --workers 2 --no-access-log --log-level warning
   start worker .venv/bin/loyalty worker --loglevel WARNING
   start beat .venv/bin/loyalty beat --loglevel WARNING
+  start relayer .venv/bin/loyalty relayer run  # signs, sends and tracks; the first to take the chain's lock leads
+  start relayer2 .venv/bin/loyalty relayer run  # hot standby: takes over within seconds if the leader dies
   start indexer .venv/bin/loyalty indexer run
   for _ in $(seq 300); do curl -sf -o /dev/null "http://127.0.0.1:$API_PORT/health" && break; sleep 1; done
   curl -sf -o /dev/null "http://127.0.0.1:$API_PORT/health" || { echo "stack: API not healthy; $STATE/api.log" >&2; exit 1; }
@@ -85,7 +87,7 @@ case "${1:-}" in
   down) down ;;
   status)
     for name in "${PROCS[@]}"; do alive "$name" && echo "$name: running" || echo "$name: stopped"; done
-    if alive api; then stack_env; .venv/bin/loyalty indexer status 2>/dev/null; fi ;;
+    if alive api; then stack_env; .venv/bin/loyalty indexer status 2>/dev/null; .venv/bin/loyalty relayer status 2>/dev/null; fi ;;
   demo)
     up
     stack_env

@@ -71,11 +71,14 @@ class EmbeddedRunner:
 
 
 def background_tasks(container: Container) -> list[PeriodicTask]:
-    """A thread's task for every job of `backend.jobs.JOBS` (pipeline stages, imports, webhooks, indexer, ...)."""
+    """A thread's task for every embedded job of `backend.jobs.JOBS` (the relayer loop, build, settle, imports,
+    webhooks, indexer, ...)."""
 
     def call(job: Job) -> Callable[[], bool | None]:
         return lambda: job.run(container, Call(job.embedded_budget_s, task=False))
 
     return [
-        PeriodicTask(job.name, float(getattr(container.settings, job.interval)), call(job), job.wakes) for job in JOBS
+        PeriodicTask(job.name, float(getattr(container.settings, job.interval)), call(job), job.wakes)
+        for job in JOBS
+        if job.embedded
     ]

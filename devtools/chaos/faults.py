@@ -16,7 +16,19 @@ from sqlalchemy import text
 from devtools.chaos.tally import say
 from devtools.processes import children
 
-FAULTS = ("celery_worker", "beat", "indexer", "api_worker", "redis", "database", "reorg", "base_fee", "proxy")
+FAULTS = (
+    "celery_worker",
+    "beat",
+    "indexer",
+    "relayer",
+    "api_worker",
+    "redis",
+    "database",
+    "reorg",
+    "base_fee",
+    "proxy",
+)
+RELAYERS = ("relayer", "relayer2")  # `loyalty relayer run` twice: a leader and a hot standby
 
 
 class Faults:
@@ -30,6 +42,13 @@ class Faults:
         detail = ""
         if kind in ("celery_worker", "beat", "indexer"):
             c["procs"][kind].restart()
+        elif kind == "relayer":  # SIGKILL the active relayer; the standby takes over, the victim comes back standby
+            pid = self._leading_relayer()
+            victim = next((c["procs"][n] for n in RELAYERS if c["procs"][n].alive() and c["procs"][n].pid == pid), None)
+            if victim is None:
+                raise RuntimeError(f"no running relayer process leads (leader pid {pid})")
+            victim.restart()
+            detail = f"{victim.name} (pid {pid})"
         elif kind == "api_worker":
             workers = children(c["procs"]["api"].pid)
             workers = [w for w in workers if b"resource_tracker" not in Path(f"/proc/{w}/cmdline").read_bytes()]
@@ -51,8 +70,8 @@ class Faults:
                     {"d": c["db_name"]},
                 ).scalar()
             detail = f"{n} connections terminated"
-        elif kind == "reorg":
-            depth = self.rng.randint(1, 5)
+        elif kind == "reorg":  # shallow (1-2) or deeper than finality (anvil finalizes 2 blocks behind): 3-6
+            depth = self.rng.randint(1, 6)
             c["anvil"].reorg(depth)
             detail = f"depth {depth}"
         elif kind == "base_fee":
@@ -71,6 +90,18 @@ class Faults:
         self.injected[kind] += 1
         self.log.append(f"{kind} {detail}".strip())
         say(f"fault: {kind} {detail}")
+
+    def _leading_relayer(self) -> int | None:
+        """The leader's pid, from its lock session's application name (`loyalty-relayer <pid> <since> <host>`)."""
+        with self.ctx["admin_engine"].connect() as conn:
+            name = conn.execute(
+                text(
+                    "SELECT application_name FROM pg_stat_activity WHERE datname = :d"
+                    " AND application_name LIKE 'loyalty-relayer %'"
+                ),
+                {"d": self.ctx["db_name"]},
+            ).scalar()
+        return int(name.split()[1]) if name else None
 
     def schedule(self, count: int, span_s: float) -> list[tuple[float, str]]:
         kinds = list(FAULTS)

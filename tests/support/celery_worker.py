@@ -36,6 +36,20 @@ def start_worker(settings: dict[str, str], tmp_path: Path, *args: str) -> subpro
         )
 
 
+def start_relayer(settings: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
+    """`loyalty relayer run` (signs, sends, tracks: no Celery task does) with `settings`; output → relayer.log."""
+    loyalty = str(Path(sys.executable).parent / "loyalty")
+    with open(tmp_path / "relayer.log", "ab") as log:
+        return subprocess.Popen(
+            [loyalty, "relayer", "run"],
+            cwd=REPO,
+            env={**os.environ, **settings},
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
 def kill(worker: subprocess.Popen[bytes]) -> None:
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)

@@ -140,6 +140,10 @@ app.add_typer(pipeline_app, name="pipeline")
 app.command("worker")(worker_command)
 app.command("beat")(beat_command)
 
+from backend.entrypoints.cli.relayer import relayer_app  # noqa: E402
+
+app.add_typer(relayer_app, name="relayer")
+
 from backend.entrypoints.cli.ledger import ledger_app  # noqa: E402
 
 app.add_typer(ledger_app, name="ledger")

@@ -19,7 +19,7 @@ from backend.jobs import JOBS
 settings = get_settings()
 broker = settings.redis_url or "redis://127.0.0.1:6379/0"
 # The pipeline steps' task names by step (`loyalty pipeline step` names), from the job table.
-STEP_TASKS = {job.name.removeprefix("mint-"): job.task for job in JOBS if job.name.startswith("mint-")}
+STEP_TASKS = {job.name.removeprefix("mint-"): job.task for job in JOBS if job.name.startswith("mint-") and job.task}
 
 app = Celery("loyalty", broker=broker, include=["backend.entrypoints.worker.tasks"])  # every job's task, from `JOBS`
 app.conf.update(
@@ -28,7 +28,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_ignore_result=True,
     task_default_queue=f"{settings.redis_prefix}pipeline",
-    task_routes={job.task: {"queue": f"{settings.redis_prefix}{job.queue}"} for job in JOBS},
+    task_routes={job.task: {"queue": f"{settings.redis_prefix}{job.queue}"} for job in JOBS if job.task},
     broker_transport_options={"global_keyprefix": settings.redis_prefix, "visibility_timeout": 300},
     broker_connection_retry_on_startup=True,
     task_time_limit=300,
@@ -40,6 +40,7 @@ app.conf.update(
             "options": {"expires": max(5.0, 4 * getattr(settings, job.expires_from or job.interval))},
         }
         for job in JOBS
+        if job.task and job.beat
     },
     timezone="UTC",
 )

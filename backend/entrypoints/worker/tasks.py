@@ -1,4 +1,4 @@
-"""Celery tasks: one per job of `backend.jobs.JOBS` (the embedded runner's calls), and `loyalty.pipeline.step`."""
+"""Celery tasks: one per job of `backend.jobs.JOBS` that has a task name, and `loyalty.pipeline.step`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _task(job: Job) -> Any:
     return app.task(name=job.task)(run)
 
 
-TASKS: dict[str, Any] = {job.name: _task(job) for job in JOBS}
+TASKS: dict[str, Any] = {job.name: _task(job) for job in JOBS if job.task}
 
 
 @app.task(name="loyalty.pipeline.step")

@@ -6,7 +6,7 @@ Consumers (batch mints, gasless redemptions):
     with container.uow() as uow:                       # inside the consumer's own transaction
         relayer.enqueue(uow.session, purpose="batch-mint", ref=batch_id, to=token, data=calldata, gas_limit=gas)
         uow.commit()
-    relayer.dispatch(); relayer.track()                # periodic tasks (embedded runner or Celery)
+    relayer.dispatch(); relayer.track()                # by the relayer loop (`loyalty relayer run`)
 
 then poll `relay_intents` rows of their purpose in a terminal state (`confirmed` | `failed`) with
 `settled = false`, act on them, and set `settled = true` in the same transaction (exactly-once handoff).

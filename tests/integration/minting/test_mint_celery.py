@@ -1,4 +1,5 @@
-"""A real Celery worker (Redis broker) runs the pipeline; SIGKILLed mid-run and restarted, credit is minted once."""
+"""A real Celery worker (Redis broker) builds and settles beside `loyalty relayer run`; the worker SIGKILLed mid-run
+and restarted, credit is minted once."""
 
 from __future__ import annotations
 
@@ -10,26 +11,31 @@ import pytest
 
 from devtools.anvil import AnvilNode
 from tests.support import celery_worker
-from tests.support.celery_worker import kill, wait_for
+from tests.support.celery_worker import kill, start_relayer, wait_for
 from tests.support.mint_env import MintEnv, new_wallets
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
-def start_worker(env: MintEnv, redis_url: str, redis_prefix: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    settings = {
+def worker_settings(env: MintEnv, redis_url: str, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
+    return {
         "LOYALTY_ENV": "test",
         "LOYALTY_DATABASE_URL": env.pg_url,
         "LOYALTY_RPC_URLS": env.node.url,
         "LOYALTY_REDIS_URL": redis_url,
         "LOYALTY_REDIS_PREFIX": redis_prefix,
         "LOYALTY_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-        "LOYALTY_CONFIRMATIONS": "1",
+        "LOYALTY_CONFIRMATIONS": "0",
+        "LOYALTY_USE_FINALIZED_TAG": "false",
         "LOYALTY_BATCH_WINDOW_S": "0.3",
         "LOYALTY_BATCH_MAX_RECIPIENTS": "4",
         "LOYALTY_PIPELINE_POLL_S": "0.3",
         "LOYALTY_PIPELINE_SETTLE_POLL_S": "0.3",
     }
+
+
+def start_worker(env: MintEnv, redis_url: str, redis_prefix: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    settings = worker_settings(env, redis_url, redis_prefix, tmp_path)
     schedule = tmp_path / f"beat-schedule-{time.monotonic_ns()}"  # a SIGKILLed beat may leave its file locked
     return celery_worker.start_worker(settings, tmp_path, "--beat", "--concurrency", "4", "--schedule", str(schedule))
 
@@ -45,6 +51,7 @@ def test_worker_killed_mid_run_and_restarted_mints_every_credit_once(
 ) -> None:
     env.credit(env.coalition, new_wallets(20), per_wallet=2)
     env.credit(env.brand_token, new_wallets(10), per_wallet=2)
+    relayer = start_relayer(worker_settings(env, redis_url, redis_prefix, tmp_path), tmp_path)
     worker = start_worker(env, redis_url, redis_prefix, tmp_path)
     try:
         assert wait_for(lambda: env.count("minted") > 0 or env.count("batched") > 0, 60), (
@@ -59,4 +66,5 @@ def test_worker_killed_mid_run_and_restarted_mints_every_credit_once(
         assert drained, (tmp_path / "worker.log").read_text()[-3000:]
     finally:
         kill(worker)
+        kill(relayer)
     env.assert_chain_matches_ledger()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections import defaultdict
@@ -41,7 +42,7 @@ def test_embedded_pipeline_mints_every_credit_once(container: Container) -> None
     with container.engine.begin() as conn:
         conn.execute(insert(CreditOutbox.__table__), rows)
     names = {t.name for t in background_tasks(container)}
-    assert {"mint-build", "mint-dispatch", "mint-track", "mint-settle"} <= names
+    assert {"mint-build", "relayer", "mint-settle"} <= names
 
     pipeline = container.pipeline
     # NOTE: bounded by time, not iterations: nothing is built before the batch window (2 s) has elapsed
@@ -64,3 +65,45 @@ def test_embedded_pipeline_mints_every_credit_once(container: Container) -> None
     with container.uow() as uow:
         assert set(uow.session.scalars(select(MintBatch.state))) == {"confirmed"}
     assert EmbeddedRunner  # the runner threads call the same pipeline methods (see background_tasks)
+
+
+def test_the_embedded_runner_s_relayer_thread_leads_and_mints(container: Container) -> None:
+    from backend.entrypoints.demo.chain_clock import chain_clock_task
+
+    assert container.contracts is not None
+    token = container.contracts.coalition.address
+    wallets = [to_checksum_address(secrets.token_bytes(20).hex()) for _ in range(4)]
+    now = utcnow()
+    rows = [
+        {
+            "chain_id": container.chain.chain_id,
+            "token_address": token,
+            "wallet": wallets[i % 4],
+            "amount": 10**15 + i,
+            "action_id": f"runner-{i}",
+            "state": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(8)
+    ]
+    with container.engine.begin() as conn:
+        conn.execute(insert(CreditOutbox.__table__), rows)
+    runner = EmbeddedRunner(container, [*background_tasks(container), chain_clock_task(container, 0.2)])
+    runner.start()
+    try:
+        deadline = time.monotonic() + container.settings.batch_window_s + 90
+        while time.monotonic() < deadline:
+            with container.uow() as uow:
+                states = set(uow.session.scalars(select(CreditOutbox.state)))
+            if states == {"minted"}:
+                break
+            time.sleep(0.2)
+        leader = container.relayer_loop.leadership.leader()
+    finally:
+        runner.stop()
+    assert states == {"minted"}, relay_state(container)
+    assert leader is not None and leader.pid == os.getpid()  # the runner's relayer thread held the chain's lock
+    assert runner.errors == {}
+    erc20 = token_contract(container.chain, token)
+    assert sum(erc20.functions.balanceOf(w).call() for w in wallets) == sum(r["amount"] for r in rows)

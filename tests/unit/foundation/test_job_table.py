@@ -16,9 +16,9 @@ from backend.jobs import JOBS
 
 TASK_NAMES = {
     "mint-build": "loyalty.pipeline.build",
-    "mint-dispatch": "loyalty.pipeline.dispatch",
-    "mint-track": "loyalty.pipeline.track",
     "mint-settle": "loyalty.pipeline.settle",
+    "mint-dispatch": "loyalty.pipeline.dispatch",  # not scheduled any more; kept for a broker's old messages
+    "mint-track": "loyalty.pipeline.track",
     "action-imports": "loyalty.actions.imports",
     "webhooks": "loyalty.webhooks.deliver",
     "indexer": "loyalty.indexer.step",
@@ -27,7 +27,7 @@ TASK_NAMES = {
 
 
 def test_every_job_keeps_its_celery_task_name_and_is_registered() -> None:
-    assert {job.name: job.task for job in JOBS} == TASK_NAMES
+    assert {job.name: job.task for job in JOBS if job.task} == TASK_NAMES
     assert set(TASK_NAMES.values()) <= set(app.tasks)
     assert {name: t.name for name, t in tasks.TASKS.items()} == TASK_NAMES
     assert "loyalty.pipeline.step" in app.tasks
@@ -38,8 +38,6 @@ def test_beat_ticks_every_job_at_its_interval_and_drops_stale_ticks() -> None:
     fast, slow = s.pipeline_poll_s, s.pipeline_settle_poll_s
     expected = {
         "pipeline-build": (fast, 4 * slow),
-        "pipeline-dispatch": (fast, 4 * slow),
-        "pipeline-track": (slow, 4 * slow),
         "pipeline-settle": (slow, 4 * slow),
         "actions-imports": (fast, 4 * fast),
         "webhooks-deliver": (s.webhook_poll_s, 4 * s.webhook_poll_s),
@@ -54,32 +52,34 @@ def test_beat_ticks_every_job_at_its_interval_and_drops_stale_ticks() -> None:
         assert app.amqp.router.route({}, schedule[entry]["task"])["queue"].name == f"{s.redis_prefix}pipeline"
 
 
+def test_the_relayer_runs_as_its_own_process_and_celery_only_keeps_its_old_task_names() -> None:
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    for name in ("loyalty.pipeline.dispatch", "loyalty.pipeline.track"):
+        assert name not in scheduled and name in app.tasks
+        assert app.amqp.router.route({}, name)["queue"].name == f"{settings.redis_prefix}relayer"
+    assert not any(job.name == "relayer" and job.task for job in JOBS)
+
+
 def test_the_runner_has_a_thread_per_job_with_the_same_wakes() -> None:
     s = Settings(env="test")  # type: ignore[call-arg]
     container = cast(Container, MagicMock(settings=s))
     threads = {t.name: t for t in background_tasks(container)}
-    assert list(threads) == [job.name for job in JOBS]
-    assert threads["mint-build"].wakes == ("mint-dispatch",) and threads["mint-track"].wakes == ("mint-settle",)
+    assert list(threads) == [job.name for job in JOBS if job.name not in ("mint-dispatch", "mint-track")]
+    assert threads["mint-build"].wakes == ("relayer",)  # one loop thread signs, sends, tracks (with leadership)
+    assert threads["relayer"].interval_s == s.relayer_poll_s
     assert threads["action-imports"].wakes == ("mint-build",)
     assert threads["indexer"].interval_s == s.indexer_poll_s
     assert threads["webhooks"].interval_s == s.webhook_poll_s
 
 
-def test_a_busy_celery_task_wakes_what_today_s_tasks_woke(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_busy_celery_task_wakes_only_its_own_next_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     woken = {job.name: job.celery_wakes for job in JOBS if job.celery_wakes}
-    assert woken == {
-        "mint-build": ("mint-dispatch",),
-        "mint-track": ("mint-settle",),
-        "action-imports": ("action-imports",),
-    }
+    assert woken == {"action-imports": ("action-imports",)}  # the relayer process signs what build made
     fake = MagicMock()
     fake.pipeline.build.return_value = True
     monkeypatch.setattr(tasks, "worker_container", lambda: fake)
     delays: list[str] = []
-    for name in ("mint-dispatch", "mint-build"):
+    for name in ("mint-dispatch", "action-imports"):
         monkeypatch.setattr(tasks.TASKS[name], "delay", lambda name=name: delays.append(name))
     assert tasks.TASKS["mint-build"]() is True
-    assert delays == ["mint-dispatch"]
-    fake.pipeline.build.return_value = False
-    assert tasks.TASKS["mint-build"]() is False
-    assert delays == ["mint-dispatch"]
+    assert delays == []
