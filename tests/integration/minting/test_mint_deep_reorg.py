@@ -158,8 +158,10 @@ def test_a_batch_confirmed_again_before_settlement_noticed_the_reorg_is_undone_a
     pipeline = _settled_pipeline(env)
     before = {b.batch_id: b for b in env.fetch(select(MintBatch))}
     env.node.reorg(5)
-    for _ in range(3):  # re-opened, sent again, confirmed again: the settle step has not run meanwhile
+    for _ in range(6):  # re-opened, sent again, confirmed again: the settle step has not run meanwhile
         pipeline.track()
+        if {i.state for i in env.fetch(select(RelayIntent))} == {"confirmed"}:
+            break
         env.node.mine(1)
     assert {i.state for i in env.fetch(select(RelayIntent))} == {"confirmed"}
 
