@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     max_spend_per_hour_wei: int = Field(default=0, ge=0)  # 0 = no cap; else fees paid + in flight per chain per hour
     use_finalized_tag: bool = True  # final = at or under the node's `finalized` block when it has that tag
     tx_gas_cap: int = Field(default=33_554_432, ge=21_000)  # per-transaction gas cap (2^25 on Polygon PoS)
+    # NOTE: the relayer keeps comparing the block hash of confirmed/reverted intents with the canonical chain for
+    # this many blocks after their block: the same window as LOYALTY_REORG_DEPTH, the deepest reorg we plan for
+    reorg_watch_blocks: int = Field(default=160, ge=0)  # blocks the relayer re-checks a final tx's block; 0 = never
+    reorg_watch_every_s: float = Field(default=3.0, ge=0)  # at most one look-back read (a batch) per interval
     indexer_poll_s: float = Field(default=1.0, gt=0)  # how often the indexer asks for a new head, seconds
     reorg_depth: int = Field(default=160, ge=1)  # Polygon reorgs reached 157 blocks historically
     indexer_finality_tag: bool = True  # trust the node's `finalized` tag when it has one, else LOYALTY_REORG_DEPTH

@@ -18,7 +18,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.adapters.orm.base import Base, UtcDateTime, utcnow
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER primary keys
-EVENT_TYPES = ("action.credited", "batch.confirmed", "redemption.confirmed", "promotion.budget_low")
+EVENT_TYPES = (
+    "action.credited",
+    "batch.confirmed",
+    "batch.reorged",  # a confirmed batch's block left the chain: its credits are minted again (a later batch.confirmed)
+    "redemption.confirmed",
+    "promotion.budget_low",
+)
 DELIVERY_STATES = ("pending", "delivered", "dead")
 
 

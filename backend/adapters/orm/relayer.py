@@ -17,6 +17,7 @@ from backend.adapters.orm.base import Base, Uint256, UtcDateTime, utcnow
 
 INTENT_STATES = ("queued", "submitted", "included", "confirmed", "failed")
 OPEN_STATES = ("submitted", "included")  # holds a nonce that is not final yet
+TERMINAL_STATES = ("confirmed", "failed")
 ATTEMPT_KINDS = ("original", "replacement", "cancel", "filler")
 # signed: committed, not (known to be) broadcast; sent: handed to a node (or timed out: may have landed);
 # rejected: the node refused it (see `error`); dead: its nonce went to a transaction that is not ours.
@@ -31,6 +32,7 @@ class RelayIntent(Base):
         Index("ix_relay_intents_state", "chain_id", "state"),
         Index("ix_relay_intents_wallet_nonce", "chain_id", "wallet", "nonce"),
         Index("ix_relay_intents_unsettled", "purpose", "state", "settled"),
+        Index("ix_relay_intents_block", "chain_id", "block_number"),  # the reorg watch looks back by height
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -59,6 +61,9 @@ class RelayIntent(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     included_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # a deep reorg removed its block after it was final: re-opened this many times, the last one at `reorged_at`
+    reorgs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reorged_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
     def __repr__(self) -> str:
         return f"RelayIntent({self.purpose}:{self.ref} {self.state} nonce={self.nonce} tx={self.tx_hash})"

@@ -33,6 +33,7 @@ from backend.services.minting.metrics import (
     GAS_PER_RECIPIENT,
     REVERTS,
 )
+from backend.services.minting.reorgs import BatchReorgs
 from backend.services.minting.token_views import TokenViews
 from backend.services.notifications.events import record_batch_confirmed
 
@@ -47,7 +48,7 @@ INTENT_COLUMNS = (
 @dataclass(frozen=True)
 class Settled:
     batch_id: str
-    outcome: str  # confirmed | landed_earlier | failed | mismatch
+    outcome: str  # confirmed | landed_earlier | failed | mismatch | reorged (settlement undone, see `reorgs`)
 
 
 def _row_time(value: datetime | str | None) -> datetime | None:
@@ -68,6 +69,7 @@ class Settlement:
         self.chain = chain
         self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
+        self.reorgs = BatchReorgs(sessions, self.holders)
 
     # ----------------------------------------------------------------- mirror (shopper view)
     def mirror(self) -> int:
@@ -112,6 +114,7 @@ class Settlement:
 
     # ----------------------------------------------------------------- settle
     def settle(self, limit: int = 100) -> list[Settled]:
+        done = [Settled(batch_id, "reorged") for batch_id in self.reorgs.unwind()]  # first: then settled again
         with UnitOfWork(self.sessions) as uow:
             intents = (
                 uow.session.execute(
@@ -124,7 +127,6 @@ class Settlement:
                 .mappings()
                 .all()
             )
-        done: list[Settled] = []
         for intent in intents:
             result = self._settle_one(dict(intent))
             if result is not None:
@@ -144,6 +146,13 @@ class Settlement:
             batch = session.get(MintBatch, intent["ref"], with_for_update=True)
             if batch is None:
                 log.error("intent %s refers to unknown batch %s; marked settled", intent["id"], intent["ref"])
+                uow.commit()
+                return None
+            if batch.state == "confirmed":  # settled before, its intent re-opened by a reorg since (see `reorgs`)
+                self.reorgs.undo(session, batch)
+            if batch.state == "failed":
+                # a deep reorg re-opened the intent of a batch whose credit was released already (see `reorgs`)
+                self._settled_failed_again(session, batch, intent)
                 uow.commit()
                 return None
             if intent["state"] == "confirmed":
@@ -191,6 +200,22 @@ class Settlement:
         self.holders.remember(session, batch.chain_id, batch.token_address, wallets)
         record_batch_confirmed(session, batch)  # webhooks + live feed, in this transaction
         return latencies
+
+    def _settled_failed_again(self, session: Session, batch: MintBatch, intent: dict[str, Any]) -> None:
+        if intent["state"] == "failed":
+            log.info(
+                "batch %s failed again after a reorg (%s): credit was released already", batch.batch_id, intent["error"]
+            )
+            return
+        # NOTE: the relayer cancels re-opened reverted intents; only a lost race with the original bytes gets here
+        raise_alert(
+            session,
+            "double-mint",
+            f"batch {batch.batch_id} failed and its credit was rebuilt, yet after a reorg its transaction"
+            f" {intent['tx_hash']} landed in block {intent['block_number']}: those credits may be minted twice",
+            batch_id=batch.batch_id,
+            severity="critical",
+        )
 
     def _diagnose_failure(
         self, session: Session, batch: MintBatch, intent: dict[str, Any]

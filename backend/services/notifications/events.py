@@ -97,6 +97,21 @@ def record_batch_confirmed(session: Session, batch: MintBatch) -> None:
     )
 
 
+def record_batch_reorged(session: Session, batch: MintBatch, block_number: int | None, block_hash: str | None) -> None:
+    """`batch.reorged` once per brand that got `batch.confirmed` for it: that block left the canonical chain."""
+    brands = session.scalars(
+        select(CreditOutbox.brand_id).where(CreditOutbox.batch_id == batch.batch_id).distinct()
+    ).all()
+    common = {
+        "batch_id": batch.batch_id,
+        "chain_id": batch.chain_id,
+        "token_address": batch.token_address,
+        "block_number": block_number,
+        "block_hash": block_hash,
+    }
+    record_events(session, [(b, "batch.reorged", common) for b in sorted(b for b in brands if b)])
+
+
 def note_budget_spend(session: Session, brand_id: int, spends: Iterable[tuple[int, int]]) -> None:
     """`promotion.budget_low` when this transaction's spend made a budget cross `BUDGET_LOW_RATIO`."""
     totals: dict[int, int] = defaultdict(int)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hexbytes import HexBytes
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from backend.adapters.chain.batch import RpcBatch
 from backend.adapters.chain.client import ChainClient
@@ -106,4 +106,20 @@ class ChainReads:
                     present = False
             if present:
                 out.add(tx_hash)
+        return out
+
+    def block_hashes(self, numbers: Sequence[int]) -> dict[int, str | None]:
+        """The canonical block hash at each height (None: the node has no block there)."""
+        unique = sorted(set(numbers))
+        raw = self._batched([("eth_getBlockByNumber", [hex(n), False]) for n in unique])
+        out: dict[int, str | None] = {}
+        for i, number in enumerate(unique):
+            if raw is not None:
+                block = raw[i]
+            else:
+                try:
+                    block = self.eth.get_block(number)
+                except BlockNotFound:
+                    block = None
+            out[number] = HexBytes(block["hash"]).to_0x_hex() if block else None
         return out

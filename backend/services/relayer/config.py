@@ -18,6 +18,8 @@ class RelayerConfig:
     max_spend_per_hour_wei: int = 0  # 0 = no cap
     use_finalized_tag: bool = True
     tx_gas_cap: int = 33_554_432  # 2^25: Polygon PoS refuses transactions above it
+    reorg_watch_blocks: int = 160  # look back at terminal intents this many blocks (LOYALTY_REORG_WATCH_BLOCKS)
+    reorg_watch_every_s: float = 3.0  # at most one look-back read per this many seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayerConfig:
@@ -31,4 +33,6 @@ class RelayerConfig:
             max_spend_per_hour_wei=settings.max_spend_per_hour_wei,
             use_finalized_tag=settings.use_finalized_tag,
             tx_gas_cap=settings.tx_gas_cap,
+            reorg_watch_blocks=settings.reorg_watch_blocks,
+            reorg_watch_every_s=settings.reorg_watch_every_s,
         )

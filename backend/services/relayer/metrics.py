@@ -12,6 +12,9 @@ BROADCAST_ERRORS = Counter(
 )
 REVERTS = Counter("loyalty_relayer_reverts_total", "Transactions reverted at confirmation depth", ["chain_id"])
 REORGS = Counter("loyalty_relayer_reorged_total", "Included transactions whose block left the chain", ["chain_id"])
+DEEP_REORGS = Counter(
+    "loyalty_relayer_deep_reorgs_total", "Final intents re-opened: their block left the chain", ["chain_id", "purpose"]
+)
 CONFIRMED = Counter("loyalty_relayer_confirmed_total", "Intents confirmed", ["chain_id", "purpose"])
 FILLERS = Counter("loyalty_relayer_nonce_fillers_total", "0-value self-transfers filling unusable nonces", ["chain_id"])
 FEE_PAID = Counter(

@@ -28,6 +28,7 @@ from backend.services.relayer.broadcaster import Broadcaster
 from backend.services.relayer.chain_reads import ChainReads
 from backend.services.relayer.config import RelayerConfig
 from backend.services.relayer.nonce_manager import ChainNonces, NonceReconciler
+from backend.services.relayer.reorg_watch import ReorgWatch
 from backend.services.relayer.replacement import Replacer, is_stuck
 from backend.services.relayer.revert_decoder import RevertDecoder, revert_data_in_message
 from backend.services.relayer.store import RelayStore
@@ -68,11 +69,13 @@ class Tracker:
         self.label = label
         self.eth = chain.w3.eth
         self.reads = ChainReads(chain)
+        self.reorg_watch = ReorgWatch(store=store, chain=chain, config=config, label=label)
         self._gauges_at = 0.0
 
     def track(self) -> bool:
         head = self.chain.head()
         finalized = self._finalized() if self.config.use_finalized_tag else None
+        reopened = self._look_back(head)  # first: a re-opened intent is tracked (sent again) in this same pass
         with self.store.uow() as uow:
             s = uow.session
             intents = list(
@@ -107,7 +110,14 @@ class Tracker:
             except Exception:
                 log.exception("relay nonce reconciliation failed for wallet %s", wallet)
         self._gauges()
-        return changed
+        return changed or reopened
+
+    def _look_back(self, head: int) -> bool:
+        try:
+            return self.reorg_watch.check(head) > 0
+        except Exception:  # the look-back must not stall tracking; it runs again on a later pass
+            log.exception("relay reorg watch failed; retrying on a later pass")
+            return False
 
     # -- one intent ---------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.relayer import RelayIntent
 from backend.adapters.orm.shoppers import Offer, Redemption
+from backend.services.minting.alerts import raise_alert
 from backend.services.minting.token_views import TokenViews
 from backend.services.notifications.events import record_redemption_confirmed
 from backend.services.shoppers.redemptions import PURPOSE, failure_reason, new_code
@@ -69,6 +70,10 @@ class RedemptionSettlement:
             intent = s.get(RelayIntent, intent_id, populate_existing=True)
             assert intent is not None
             r = s.get(Redemption, intent.ref, with_for_update=True)
+            if r is not None and r.status != "pending" and intent.reorgs:
+                self._settled_again(s, r, intent)
+                uow.commit()
+                return None
             if r is None or r.status != "pending":
                 log.error("redeem intent %s refers to %s redemption %s", intent_id, r and r.status, intent.ref)
                 uow.commit()
@@ -88,6 +93,25 @@ class RedemptionSettlement:
             uow.commit()
         log.info("redemption %s %s (%s)", r.id, r.status, r.reason or r.code)
         return SettledRedemption(r.id, r.status)
+
+    @staticmethod
+    def _settled_again(s: Session, r: Redemption, intent: RelayIntent) -> None:
+        """A deep reorg re-opened a settled redemption's intent (see `relayer.reorg_watch`): the outcome the shopper
+        saw stands; if the burn did not land again the operator must decide (the code is out already)."""
+        burned = intent.state == "confirmed"
+        if (r.status == "confirmed") == burned:
+            log.info("redemption %s %s again after a reorg", r.id, r.status)
+            if burned:
+                r.tx_hash, r.block_number = intent.tx_hash, intent.block_number
+            return
+        damage = "tokens burned after the offer was restocked" if burned else "code issued, tokens not burned"
+        outcome = "landed" if burned else "did not land"
+        raise_alert(
+            s,
+            "deep-reorg",
+            f"redemption {r.id} was {r.status}, but after a reorg its burn {outcome} (tx {intent.tx_hash}): {damage}",
+            severity="critical",
+        )
 
     def _landed(self, r: Redemption) -> bool:
         """Whether the chain recorded this burn anyway (e.g. an earlier attempt mined before a failed replacement)."""
