@@ -77,6 +77,10 @@ def run_ref(run_id: int) -> str:
     return f"run-{run_id}"
 
 
+def run_id_of(ref: str) -> int:
+    return int(ref.removeprefix("run-"))
+
+
 class MintBatch(Base):
     __tablename__ = "mint_batches"
     __table_args__ = (Index("ix_mint_batches_state", "state"), Index("ix_mint_batches_run", "run_ref"))

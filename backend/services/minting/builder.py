@@ -12,7 +12,6 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -25,7 +24,6 @@ from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.adapters.orm.relayer import RelayIntent
 from backend.config import Settings
 from backend.domain.batching import (
-    BatchPlan,
     GasModel,
     OutboxCredit,
     SharedGasModel,
@@ -39,6 +37,7 @@ from backend.domain.manifest import TransferEntry, batch_mint_calldata, encode_e
 from backend.domain.merkle import MerkleTree
 from backend.domain.shared_mint import RunBatch
 from backend.services.minting.aggregator import PendingGroup, load_pending, pending_groups
+from backend.services.minting.built import BuiltBatch, Planned
 from backend.services.minting.errors import BatchNotFound
 from backend.services.minting.holders import HolderKnowledge
 from backend.services.minting.holds import hold_unmintable, within_cap
@@ -52,27 +51,6 @@ PURPOSE = "batch_mint"
 SCAN_ROWS = 20_000  # pending rows read per attempt; more wait for the next batch of the same token
 BUILD_THREADS = 4  # tokens built in parallel per build step
 FAILURE_BACKOFF_S = 30.0  # pause between a failed batch (not paused/cap) and the next try for its token
-
-
-@dataclass(frozen=True)
-class BuiltBatch:
-    batch_id: str
-    token: str
-    recipients: int
-    actions: int
-    gas_limit: int
-    fresh: int = 0  # recipients priced as new holders
-    run_ref: str | None = None  # the shared run it is minted in, if any
-
-
-@dataclass(frozen=True)
-class Planned:
-    """A token's batch as it would be built now (not claimed yet)."""
-
-    token: str
-    plan: BatchPlan
-    fresh: set[str]
-    oldest: datetime
 
 
 class BatchBuilder:

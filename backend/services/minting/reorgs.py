@@ -20,6 +20,7 @@ from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.builder import PURPOSE
 from backend.services.minting.holders import HolderKnowledge
+from backend.services.minting.runs import RUN_PURPOSE
 from backend.services.notifications.events import record_batch_reorged
 
 log = logging.getLogger("loyalty.minting.settlement")
@@ -36,19 +37,18 @@ class BatchReorgs:
         # NOTE: a confirmed batch whose intent is unsettled again can only come from a re-open (the settle step
         # flips `settled` and the batch state in one transaction); it may even be confirmed again already.
         with UnitOfWork(self.sessions) as uow:
-            ids = list(
-                uow.session.execute(
-                    text(
-                        "SELECT b.batch_id FROM relay_intents i JOIN mint_batches b ON b.batch_id = i.ref"
-                        " WHERE i.purpose = :purpose AND i.settled = :no AND i.reorgs > 0"
-                        " AND b.state = 'confirmed' ORDER BY i.id"
-                    ),
-                    {"purpose": PURPOSE, "no": False},
-                ).scalars()
-            )
-        return [batch_id for batch_id in ids if self._unwind_one(batch_id)]
+            rows = uow.session.execute(
+                text(
+                    "SELECT b.batch_id, i.purpose, i.ref FROM relay_intents i JOIN mint_batches b"
+                    " ON (i.purpose = :purpose AND b.batch_id = i.ref) OR (i.purpose = :run AND b.run_ref = i.ref)"
+                    " WHERE i.purpose IN (:purpose, :run) AND i.settled = :no AND i.reorgs > 0"
+                    " AND b.state = 'confirmed' ORDER BY i.id, b.batch_id"
+                ),
+                {"purpose": PURPOSE, "run": RUN_PURPOSE, "no": False},
+            ).all()
+        return [batch_id for batch_id, purpose, ref in rows if self._unwind_one(batch_id, purpose, ref)]
 
-    def _unwind_one(self, batch_id: str) -> bool:
+    def _unwind_one(self, batch_id: str, purpose: str = PURPOSE, ref: str | None = None) -> bool:
         with UnitOfWork(self.sessions) as uow:
             s = uow.session
             # NOTE: the intent row first, as the settle step locks it (claim, then batch): no deadlock, and a
@@ -58,7 +58,7 @@ class BatchReorgs:
                     "UPDATE relay_intents SET reorgs = reorgs WHERE purpose = :purpose AND ref = :ref"
                     " AND settled = :no AND reorgs > 0"
                 ),
-                {"purpose": PURPOSE, "ref": batch_id, "no": False},
+                {"purpose": purpose, "ref": ref or batch_id, "no": False},
             ).rowcount  # type: ignore[attr-defined]
             batch = s.get(MintBatch, batch_id, with_for_update=True, populate_existing=True)
             if unsettled != 1 or batch is None or batch.state != "confirmed":

@@ -13,20 +13,21 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.minting import MintBatch, MintRun, run_ref
+from backend.config import Settings
 from backend.domain.batching import RunMember, SharedGasModel, needs_company, run_ready
-from backend.domain.shared_mint import mint_many_calldata, run_tree
+from backend.domain.shared_mint import RunBatch, mint_many_calldata, run_tree
 from backend.services.minting.aggregator import PendingGroup
+from backend.services.minting.built import BuiltBatch, Planned
 from backend.services.minting.metrics import BATCH_SIZE, BATCHES
-
-if TYPE_CHECKING:
-    from backend.services.minting.builder import BatchBuilder, BuiltBatch
+from backend.services.minting.token_views import TokenViews
 
 log = logging.getLogger("loyalty.minting.runs")
 RUN_PURPOSE = "mint_run"
@@ -41,9 +42,25 @@ def is_small(group: PendingGroup) -> bool:
     return needs_company(group.wallets, 0) or needs_company(0, group.wallets)
 
 
+class Builder(Protocol):
+    """The parts of `BatchBuilder` a run is built with."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    relayer: object
+    views: TokenViews
+    clock: Callable[[], datetime]
+
+    def plan(self, session: Session, chain_id: int, token: str) -> Planned | None: ...
+
+    def claim(
+        self, session: Session, chain_id: int, planned: Planned, run_ref: str | None = None
+    ) -> tuple[BuiltBatch, RunBatch] | None: ...
+
+
 class RunBuilder:
     def __init__(
-        self, builder: BatchBuilder, minter: Callable[[], str | None], wait_s: float, model: SharedGasModel
+        self, builder: Builder, minter: Callable[[], str | None], wait_s: float, model: SharedGasModel
     ) -> None:
         self.builder = builder
         self.minter = minter

@@ -10,6 +10,7 @@ credit goes back to `pending` only when the transaction can never land any more.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,8 @@ from backend.services.minting.metrics import (
     REVERTS,
 )
 from backend.services.minting.reorgs import BatchReorgs
+from backend.services.minting.run_settlement import RunSettlement, gas_shares, run_batches
+from backend.services.minting.runs import RUN_PURPOSE
 from backend.services.minting.token_views import TokenViews
 from backend.services.notifications.events import record_batch_confirmed
 
@@ -57,6 +60,10 @@ def _row_time(value: datetime | str | None) -> datetime | None:
     return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
+def _one(batch: MintBatch | None) -> list[MintBatch]:
+    return [] if batch is None else [batch]
+
+
 def _error_name(error: str | None) -> str:
     if not error:
         return "unknown"
@@ -70,6 +77,7 @@ class Settlement:
         self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
         self.reorgs = BatchReorgs(sessions, self.holders)
+        self.runs = RunSettlement(chain, self.views)
 
     # ----------------------------------------------------------------- mirror (shopper view)
     def mirror(self) -> int:
@@ -80,11 +88,11 @@ class Settlement:
                 text(
                     "SELECT b.batch_id, i.state, i.tx_hash, i.wallet, i.nonce, i.block_number, i.block_hash,"
                     " i.submitted_at, i.waiting_reason FROM mint_batches b JOIN relay_intents i"
-                    " ON i.purpose = :purpose AND i.ref = b.batch_id"
+                    " ON (i.purpose = :purpose AND i.ref = b.batch_id) OR (i.purpose = :run AND i.ref = b.run_ref)"
                     " WHERE b.state IN ('built', 'signed', 'submitted', 'included')"
                     " AND i.state IN ('queued', 'submitted', 'included')"
                 ),
-                {"purpose": PURPOSE},
+                {"purpose": PURPOSE, "run": RUN_PURPOSE},
             ).all()
             for batch_id, state, tx_hash, wallet, nonce, block_number, block_hash, submitted_at, waiting in rows:
                 target = {"queued": "signed" if tx_hash else "built"}.get(state, state)
@@ -119,21 +127,20 @@ class Settlement:
             intents = (
                 uow.session.execute(
                     text(
-                        f"SELECT {INTENT_COLUMNS} FROM relay_intents WHERE purpose = :purpose AND settled = :no"
-                        " AND state IN ('confirmed', 'failed') ORDER BY id LIMIT :limit"
+                        f"SELECT {INTENT_COLUMNS}, purpose FROM relay_intents WHERE purpose IN (:purpose, :run)"
+                        " AND settled = :no AND state IN ('confirmed', 'failed') ORDER BY id LIMIT :limit"
                     ),
-                    {"purpose": PURPOSE, "no": False, "limit": limit},
+                    {"purpose": PURPOSE, "run": RUN_PURPOSE, "no": False, "limit": limit},
                 )
                 .mappings()
                 .all()
             )
         for intent in intents:
-            result = self._settle_one(dict(intent))
-            if result is not None:
-                done.append(result)
+            done += self._settle_one(dict(intent))
         return done
 
-    def _settle_one(self, intent: dict[str, Any]) -> Settled | None:
+    def _settle_one(self, intent: dict[str, Any]) -> list[Settled]:
+        """Settle the batch of a terminal intent, or every batch of a shared run, in one transaction."""
         latencies: list[float] = []
         with UnitOfWork(self.sessions) as uow:
             session = uow.session
@@ -142,39 +149,59 @@ class Settlement:
                 {"yes": True, "no": False, "id": intent["id"]},
             ).rowcount  # type: ignore[attr-defined]
             if claimed != 1:
-                return None  # another settler got it
-            batch = session.get(MintBatch, intent["ref"], with_for_update=True)
-            if batch is None:
+                return []  # another settler got it
+            run = intent["purpose"] == RUN_PURPOSE
+            batches = (
+                run_batches(session, intent["ref"])
+                if run
+                else _one(session.get(MintBatch, intent["ref"], with_for_update=True))
+            )
+            if not batches:
                 log.error("intent %s refers to unknown batch %s; marked settled", intent["id"], intent["ref"])
                 uow.commit()
-                return None
-            if batch.state == "confirmed":  # settled before, its intent re-opened by a reorg since (see `reorgs`)
-                self.reorgs.undo(session, batch)
-            if batch.state == "failed":
+                return []
+            for batch in batches:
+                if batch.state == "confirmed":  # settled before, its intent re-opened by a reorg since (see `reorgs`)
+                    self.reorgs.undo(session, batch)
+            if any(batch.state == "failed" for batch in batches):
                 # a deep reorg re-opened the intent of a batch whose credit was released already (see `reorgs`)
-                self._settled_failed_again(session, batch, intent)
+                for batch in batches:
+                    self._settled_failed_again(session, batch, intent)
                 uow.commit()
-                return None
+                return []
             if intent["state"] == "confirmed":
                 outcome = "confirmed"
-                latencies = self._confirm(session, batch, intent)
+                for batch, share in zip(batches, gas_shares(batches), strict=True):
+                    latencies += self._confirm(session, batch, intent, share)
             else:
-                decided = self._diagnose_failure(session, batch, intent)
+                decided = (
+                    self.runs.diagnose(session, batches, intent, self)
+                    if run
+                    else self._diagnose_failure(session, batches[0], intent)
+                )
                 if decided is None:
-                    return None  # undecidable for now: rolled back, retried on the next run
+                    return []  # undecidable for now: rolled back, retried on the next run
                 outcome, latencies = decided
             uow.commit()
-        BATCHES.labels(outcome=outcome).inc()
+        for _ in batches:
+            BATCHES.labels(outcome=outcome).inc()
         for seconds in latencies:
             ACTION_TO_CONFIRMED.observe(seconds)
-        if outcome in ("confirmed", "landed_earlier") and batch.recipients and batch.gas_used:
-            GAS_PER_RECIPIENT.observe(batch.gas_used / batch.recipients)
-        if outcome == "confirmed" and batch.fee_paid_wei:
-            FEE_PAID_WEI.inc(batch.fee_paid_wei)
-        log.info("settled batch %s: %s (tx %s, block %s)", batch.batch_id, outcome, batch.tx_hash, batch.block_number)
-        return Settled(batch.batch_id, outcome)
+        for batch in batches:
+            if outcome in ("confirmed", "landed_earlier") and batch.recipients and batch.gas_used:
+                GAS_PER_RECIPIENT.observe(batch.gas_used / batch.recipients)
+            if outcome == "confirmed" and batch.fee_paid_wei:
+                FEE_PAID_WEI.inc(batch.fee_paid_wei)
+            log.info(
+                "settled batch %s: %s (tx %s, block %s)", batch.batch_id, outcome, batch.tx_hash, batch.block_number
+            )
+        return [Settled(batch.batch_id, outcome) for batch in batches]
 
-    def _confirm(self, session: Session, batch: MintBatch, intent: dict[str, Any] | None) -> list[float]:
+    def _confirm(
+        self, session: Session, batch: MintBatch, intent: dict[str, Any] | None, share: float = 1.0
+    ) -> list[float]:
+        """Mark the batch confirmed and its credit minted; `share` of the transaction's gas and fee is the batch's
+        (a shared run's batches split them by recipients)."""
         now = utcnow()
         if intent is not None:
             batch.tx_hash = intent["tx_hash"]
@@ -182,8 +209,9 @@ class Settlement:
             batch.nonce = intent["nonce"] if intent["nonce"] is not None else batch.nonce
             batch.block_number = intent["block_number"]
             batch.block_hash = intent["block_hash"]
-            batch.gas_used = intent["gas_used"]
-            batch.fee_paid_wei = int(intent["fee_paid_wei"]) if intent["fee_paid_wei"] is not None else None
+            batch.gas_used = round(intent["gas_used"] * share) if intent["gas_used"] is not None else None
+            fee = intent["fee_paid_wei"]
+            batch.fee_paid_wei = round(int(fee) * share) if fee is not None else None
         batch.state = "confirmed"
         batch.confirmed_at = (_row_time(intent["confirmed_at"]) if intent else None) or now
         batch.reason = None
@@ -246,6 +274,13 @@ class Settlement:
             log.warning("batch %s failed (%s) but its nonce is still open; settling later", batch.batch_id, error)
             return None
         REVERTS.labels(error=name).inc()
+        self.release(session, batch, intent)
+        return "failed", []
+
+    def release(self, session: Session, batch: MintBatch, intent: dict[str, Any]) -> None:
+        """The batch can never land: its credit goes back to pending (rebuilt into a new batch), with the reason."""
+        error = intent["error"] or ""
+        name = _error_name(error)
         reason = REASONS.get(name, f"minting failed ({name}); it is retried automatically")
         now = utcnow()
         session.execute(
@@ -265,17 +300,19 @@ class Settlement:
             f" {batch.actions} credits back to pending",
             batch_id=batch.batch_id,
         )
-        return "failed", []
 
     def _can_never_land(self, batch: MintBatch, intent: dict[str, Any]) -> bool:
-        """True when the batch's transaction reverted in a block, was never signed, or its nonce went elsewhere."""
+        return self.can_never_land(
+            intent, lambda: self.views.manifest_root(batch.token_address, batch.batch_id) != ZERO_ROOT
+        )
+
+    def can_never_land(self, intent: dict[str, Any], landed: Callable[[], bool]) -> bool:
+        """True when the transaction reverted in a block, was never signed, or its nonce went elsewhere."""
         if intent["block_number"] is not None or intent["nonce"] is None or not intent["wallet"]:
             return True
-        # NOTE: nonce first, root second: a nonce used at `latest` with still no root means another tx took it.
+        # NOTE: nonce first, landing second: a nonce used at `latest` with still nothing landed: another tx took it.
         used = self.chain.w3.eth.get_transaction_count(to_checksum_address(intent["wallet"]), "latest")
-        return (
-            used > int(intent["nonce"]) and self.views.manifest_root(batch.token_address, batch.batch_id) == ZERO_ROOT
-        )
+        return used > int(intent["nonce"]) and not landed()
 
     def _fill_landing_tx(self, batch: MintBatch) -> None:
         if batch.tx_hash and batch.block_number is not None:

@@ -53,11 +53,11 @@ class RevertDecoder:
 
     @classmethod
     def for_platform(cls) -> RevertDecoder:
-        """Errors of LoyaltyToken and LoyaltyTokenFactory (whichever artifacts exist)."""
+        """Errors of LoyaltyToken, LoyaltyTokenFactory and LoyaltyMinter (whichever artifacts exist)."""
         from backend.adapters.chain.artifacts import load_artifact
 
         abis = []
-        for name in ("LoyaltyToken", "LoyaltyTokenFactory"):
+        for name in ("LoyaltyToken", "LoyaltyTokenFactory", "LoyaltyMinter"):
             try:
                 abis.append(load_artifact(name).abi)
             except ConfigurationError:
