@@ -125,9 +125,15 @@ def cap_reason(
     max_spend_per_hour_wei: int,
     spent_last_hour_wei: int,
     in_flight_wei: int,
+    max_fee_per_gas_wei: int = 0,
 ) -> str | None:
     """Why a transaction at `quote` must wait (spend caps; 0 = no cap), or None when it may go."""
     worst_case = quote.max_fee_per_gas * gas_limit
+    if max_fee_per_gas_wei and quote.max_fee_per_gas > max_fee_per_gas_wei:
+        return (
+            f"fees above cap: maxFeePerGas {gwei(quote.max_fee_per_gas)} gwei > cap {gwei(max_fee_per_gas_wei)}"
+            " gwei (LOYALTY_MAX_FEE_PER_GAS_WEI)"
+        )
     if max_fee_per_tx_wei and worst_case > max_fee_per_tx_wei:
         return (
             f"fees above cap: quote {gwei(quote.max_fee_per_gas)} gwei > cap {gwei(max_fee_per_tx_wei // gas_limit)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.config import Settings
 from backend.services.relayer.fee_oracle import GWEI, FeeQuote, bump, cap_reason
 
 wei = st.integers(min_value=0, max_value=10**13)
@@ -63,3 +64,20 @@ def test_no_caps_configured_never_waits() -> None:
     quote = FeeQuote(10**6 * GWEI, GWEI)
     none = {"max_fee_per_tx_wei": 0, "max_spend_per_hour_wei": 0, "spent_last_hour_wei": 10**30, "in_flight_wei": 0}
     assert cap_reason(quote, 30_000_000, **none) is None
+
+
+def test_default_caps_let_a_full_polygon_batch_through_and_stop_a_runaway() -> None:
+    settings = Settings(_env_file=None)
+    caps = {
+        "max_fee_per_tx_wei": settings.max_fee_per_tx_wei,
+        "max_fee_per_gas_wei": settings.max_fee_per_gas_wei,
+        "max_spend_per_hour_wei": settings.max_spend_per_hour_wei,
+    }
+    assert all(caps.values())  # on by default
+    spike = FeeQuote(3_000 * GWEI, 30 * GWEI)  # a bad Polygon spike: a full 15M-gas batch costs 45 POL
+    assert cap_reason(spike, 15_000_000, spent_last_hour_wei=0, in_flight_wei=0, **caps) is None
+    runaway = FeeQuote(20_000 * GWEI, 30 * GWEI)  # replacements escalating past any sane price
+    reason = cap_reason(runaway, 21_000, spent_last_hour_wei=0, in_flight_wei=0, **caps)
+    assert reason is not None and "LOYALTY_MAX_FEE_PER_GAS_WEI" in reason
+    hourly = cap_reason(spike, 15_000_000, spent_last_hour_wei=990 * 10**18, in_flight_wei=0, **caps)
+    assert hourly is not None and hourly.startswith("fees above cap: hourly spend")
