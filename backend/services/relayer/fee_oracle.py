@@ -95,6 +95,16 @@ class FeeOracle:
         projected = -(-projected // MAX_RISE_DEN**self.headroom_blocks)  # rounded up
         return FeeQuote(projected + tip, tip, base_fee, gas_limit)
 
+    def required(self) -> FeeQuote:
+        """The least a pending transaction must pay to be minable now: the next block's highest possible base fee
+        (one block of the maximum rise) + the current tip. Below it, a fee replacement is worth paying for."""
+        latest: Any = self.chain.w3.eth.get_block("latest")
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:
+            return FeeQuote(max(int(self.chain.w3.eth.gas_price), self.min_tip_wei), None)
+        tip = self.tip()
+        return FeeQuote(-(-int(base_fee) * MAX_RISE_NUM // MAX_RISE_DEN) + tip, tip, int(base_fee))
+
     def tip(self) -> int:
         """max(percentile reward of recent non-empty blocks, the node's suggestion, the chain minimum)."""
         candidates = [self.min_tip_wei]

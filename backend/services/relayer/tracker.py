@@ -28,7 +28,7 @@ from backend.services.relayer.broadcaster import Broadcaster
 from backend.services.relayer.chain_reads import ChainReads
 from backend.services.relayer.config import RelayerConfig
 from backend.services.relayer.nonce_manager import ChainNonces, NonceReconciler
-from backend.services.relayer.replacement import Replacer, is_stuck
+from backend.services.relayer.replacement import Replacer, RepricePlan
 from backend.services.relayer.revert_decoder import RevertDecoder, revert_data_in_message
 from backend.services.relayer.store import RelayStore
 
@@ -69,6 +69,7 @@ class Tracker:
         self.eth = chain.w3.eth
         self.reads = ChainReads(chain)
         self._gauges_at = 0.0
+        self._reprice: RepricePlan | None = None  # built once per pass
 
     def track(self) -> bool:
         head = self.chain.head()
@@ -92,6 +93,8 @@ class Tracker:
         sent = [a for i in intents for a in seen_by.get(i.id, []) if left_process(a)]
         receipts = self.reads.receipts([a.tx_hash for a in sent])
         unmined = [i.id for i in intents if self._found(seen_by.get(i.id, []), receipts) is None]
+        mined = {i.id for i in intents} - set(unmined)
+        self._reprice = self.replacer.plan(intents, mined, nonces, self.config.replace_after_blocks)
         in_node = self.reads.known([a.tx_hash for i in unmined for a in seen_by.get(i, []) if a.status != "signed"])
         changed = False
         rebroadcast: set[tuple[str, int]] = set()
@@ -359,7 +362,7 @@ class Tracker:
         intent.nonce = None
 
     def _stuck(self, attempts: list[RelayAttempt], head: int) -> bool:
-        return is_stuck(attempts, head, self.config.replace_after_blocks)
+        return self._reprice is not None and self._reprice.stuck(attempts, head)
 
     def _finalized(self) -> int | None:
         try:
