@@ -13,7 +13,7 @@ from backend.adapters.chain.client import ChainClient
 from backend.adapters.chain.keys import Signer
 from backend.adapters.orm.relayer import RelayAttempt, RelayIntent
 from backend.services.relayer import metrics
-from backend.services.relayer.errors import Broadcast, classify_broadcast_error
+from backend.services.relayer.errors import Broadcast, classify_broadcast_error, unknown_error
 from backend.services.relayer.fee_oracle import FeeQuote
 
 log = logging.getLogger("loyalty.relayer")
@@ -82,7 +82,10 @@ class Sender:
             error = None
         except Exception as exc:
             outcome = classify_broadcast_error(exc)
-            error = f"{outcome.value}: {str(exc)[:250]}"
+            message = str(exc)[:250]
+            error = (
+                unknown_error(attempt.error, message) if outcome is Broadcast.UNKNOWN else f"{outcome.value}: {message}"
+            )
             metrics.BROADCAST_ERRORS.labels(self._label, outcome.value).inc()
         attempt.broadcasts = (attempt.broadcasts or 0) + 1
         attempt.error = error

@@ -283,8 +283,8 @@ class Tracker:
         if _hex(canonical["hash"]) != block_hash:
             self._unwind(intent, f"block {number} is no longer canonical")
             return True
-        if attempt.kind == "cancel":
-            intent.state, intent.error = "failed", "cancelled"
+        if attempt.kind == "cancel":  # the error says why it was cancelled, if the relayer did (send errors)
+            intent.state, intent.error = "failed", intent.error or "cancelled"
         elif int(receipt["status"]) == 1:
             intent.state, intent.error = "confirmed", None
             metrics.CONFIRMED.labels(self.label, intent.purpose).inc()
