@@ -55,7 +55,7 @@ def test_only_the_lowest_unmined_nonce_per_wallet_is_repriced(env: RelayEnv) -> 
 @SQLITE_ONLY
 def test_a_lowest_nonce_that_pays_enough_waits_instead_of_being_repriced(env: RelayEnv) -> None:
     env.node.set_automine(False)
-    env.enqueue("fine", gas_limit=100_000)
+    env.enqueue("fine", data=b"\xff" * 3_000, gas_limit=100_000)  # ~69k gas of calldata, signed ~76k
     env.relayer.dispatch()
     # the pool keeps the tx but no block can take it: unmined for reasons a higher fee does not fix
     env.node.rpc("anvil_setBlockGasLimit", hex(60_000))
