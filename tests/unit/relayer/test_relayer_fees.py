@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from backend.config import Settings
 from backend.services.relayer.fee_oracle import GWEI, FeeQuote, bump, cap_reason
+from backend.services.relayer.replacement import underpriced
 
 wei = st.integers(min_value=0, max_value=10**13)
 
@@ -81,3 +82,11 @@ def test_default_caps_let_a_full_polygon_batch_through_and_stop_a_runaway() -> N
     assert reason is not None and "LOYALTY_MAX_FEE_PER_GAS_WEI" in reason
     hourly = cap_reason(spike, 15_000_000, spent_last_hour_wei=990 * 10**18, in_flight_wei=0, **caps)
     assert hourly is not None and hourly.startswith("fees above cap: hourly spend")
+
+
+def test_a_transaction_is_underpriced_when_its_max_fee_or_its_tip_is_below_what_the_chain_needs() -> None:
+    needed = FeeQuote(40 * GWEI, 30 * GWEI)
+    assert not underpriced(FeeQuote(60 * GWEI, 30 * GWEI), needed)  # covers the next block: the pool takes it
+    assert underpriced(FeeQuote(39 * GWEI, 30 * GWEI), needed)  # base fee rose past it
+    assert underpriced(FeeQuote(60 * GWEI, 25 * GWEI), needed)  # tip below the chain's minimum / the market
+    assert not underpriced(FeeQuote(40 * GWEI, None), FeeQuote(40 * GWEI, None))  # legacy: gasPrice only
