@@ -94,8 +94,20 @@ class Settings(BaseSettings):
     fee_history_blocks: int = Field(default=10, ge=1, le=1024)  # blocks of eth_feeHistory the fee oracle reads
     fee_percentile: float = Field(default=50.0, ge=0, le=100)  # reward percentile of those blocks used as the tip
     base_fee_headroom_blocks: int = Field(default=3, ge=0, le=64)  # maxFee covers this many blocks of max base-fee rise
-    max_fee_per_tx_wei: int = Field(default=0, ge=0)  # 0 = no cap; else maxFee × gasLimit of one tx must stay below it
-    max_spend_per_hour_wei: int = Field(default=0, ge=0)  # 0 = no cap; else fees paid + in flight per chain per hour
+    # NOTE: fee caps sized for Polygon PoS (POL, 18 decimals), loose enough never to hold normal operation there or
+    # on anvil/eth-tester (~1-3 gwei, a 15M-gas batch costs ~0.04 ETH), tight enough to stop a runaway:
+    # - per tx 100 POL: a full batch of 15M gas at ~6,700 gwei, or the 2^25 tx gas cap at ~3,000 gwei; Polygon's base
+    #   fee is 30-300 gwei normally and reached a few thousand gwei only in the worst spikes of 2022-2024;
+    # - maxFeePerGas 10,000 gwei: the fee oracle's 3-block headroom × a 7,000 gwei base fee; above it a quote (or a
+    #   replacement escalating by 12.5 % per try) waits for an operator instead of paying whatever the pool asks;
+    # - per hour 1,000 POL (fees paid + the worst case of what is in flight): ~2,200 full 15M-gas batches at 30 gwei,
+    #   more than one per 2 s block; at a 1,000 gwei spike still ~66 batches an hour before intents wait.
+    # 0 switches a cap off.
+    max_fee_per_tx_wei: int = Field(default=100 * 10**18, ge=0)  # maxFee × gasLimit of one tx must stay below it
+    max_fee_per_gas_wei: int = Field(default=10_000 * 10**9, ge=0)  # maxFeePerGas (gasPrice) of one tx, at most
+    max_spend_per_hour_wei: int = Field(default=1_000 * 10**18, ge=0)  # fees paid + in flight per chain per hour
+    send_error_attempts: int = Field(default=5, ge=1)  # unrecognised send errors in a row before a tx is cancelled
+    gas_estimate_headroom: float = Field(default=1.1, ge=1)  # gas limit signed = eth_estimateGas × this (≤ model's)
     use_finalized_tag: bool = True  # final = at or under the node's `finalized` block when it has that tag
     tx_gas_cap: int = Field(default=33_554_432, ge=21_000)  # per-transaction gas cap (2^25 on Polygon PoS)
     # NOTE: the relayer keeps comparing the block hash of confirmed/reverted intents with the canonical chain for

@@ -27,4 +27,3 @@ BACKPRESSURE = Counter(
 )
 BATCHES = Counter("loyalty_batches_total", "Batches by outcome", ["outcome"])  # built|confirmed|failed|landed_earlier
 REVERTS = Counter("loyalty_batch_reverts_total", "Batch mints that failed on chain", ["error"])
-ALERTS = Counter("loyalty_operator_alerts_total", "Operator alerts raised", ["kind"])

@@ -14,9 +14,12 @@ class RelayerConfig:
     redemption_reserved_lanes: int = 1  # of those, kept for redemptions
     max_unfinal_per_wallet: int = 64  # mined, not final
     replace_after_blocks: int = 3
-    max_fee_per_tx_wei: int = 0  # 0 = no cap
+    max_fee_per_tx_wei: int = 0  # 0 = no cap (the settings give the production defaults)
+    max_fee_per_gas_wei: int = 0  # 0 = no cap
     max_spend_per_hour_wei: int = 0  # 0 = no cap
     use_finalized_tag: bool = True
+    send_error_attempts: int = 5  # unrecognised send errors in a row (one attempt) before the intent is cancelled
+    gas_estimate_headroom: float = 1.1  # signed gas limit = eth_estimateGas × this, within the intent's gas limit
     tx_gas_cap: int = 33_554_432  # 2^25: Polygon PoS refuses transactions above it
     reorg_watch_blocks: int = 160  # look back at terminal intents this many blocks (LOYALTY_REORG_WATCH_BLOCKS)
     reorg_watch_every_s: float = 3.0  # at most one look-back read per this many seconds
@@ -30,8 +33,11 @@ class RelayerConfig:
             max_unfinal_per_wallet=settings.max_unfinal_per_wallet,
             replace_after_blocks=settings.replace_after_blocks,
             max_fee_per_tx_wei=settings.max_fee_per_tx_wei,
+            max_fee_per_gas_wei=settings.max_fee_per_gas_wei,
             max_spend_per_hour_wei=settings.max_spend_per_hour_wei,
             use_finalized_tag=settings.use_finalized_tag,
+            send_error_attempts=settings.send_error_attempts,
+            gas_estimate_headroom=settings.gas_estimate_headroom,
             tx_gas_cap=settings.tx_gas_cap,
             reorg_watch_blocks=settings.reorg_watch_blocks,
             reorg_watch_every_s=settings.reorg_watch_every_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from backend.errors import Conflict, InvalidInput, LoyaltyError
@@ -46,6 +47,8 @@ class Broadcast(StrEnum):
         return self in (Broadcast.SENT, Broadcast.ALREADY_KNOWN, Broadcast.TIMEOUT, Broadcast.UNKNOWN)
 
 
+_STREAK = re.compile(r"unknown \((\d+) in a row\): ")
+
 # Substrings of geth/bor, erigon, anvil, nethermind and eth-tester messages (lower-cased).
 _PATTERNS: tuple[tuple[Broadcast, tuple[str, ...]], ...] = (
     (Broadcast.ALREADY_KNOWN, ("already known", "already imported", "alreadyknown", "known transaction")),
@@ -80,6 +83,20 @@ _PATTERNS: tuple[tuple[Broadcast, tuple[str, ...]], ...] = (
         ),
     ),
 )
+
+
+def unknown_streak(error: str | None) -> int:
+    """How many unrecognised send errors in a row an attempt's stored error records (see `unknown_error`)."""
+    match = _STREAK.match(error or "")
+    return int(match.group(1)) if match else 0
+
+
+def unknown_error(previous: str | None, message: str) -> str:
+    """The stored error of one more unrecognised send error in a row.
+
+    NOTE: the streak lives in the attempt's error text (`unknown (3 in a row): ...`) rather than in a column: a
+    recognised answer or a clean send overwrites the error, which is exactly what resets the streak."""
+    return f"unknown ({unknown_streak(previous) + 1} in a row): {message}"
 
 
 def classify_broadcast_error(exc: BaseException) -> Broadcast:

@@ -95,6 +95,16 @@ class FeeOracle:
         projected = -(-projected // MAX_RISE_DEN**self.headroom_blocks)  # rounded up
         return FeeQuote(projected + tip, tip, base_fee, gas_limit)
 
+    def required(self) -> FeeQuote:
+        """The least a pending transaction must pay to be minable now: the next block's highest possible base fee
+        (one block of the maximum rise) + the current tip. Below it, a fee replacement is worth paying for."""
+        latest: Any = self.chain.w3.eth.get_block("latest")
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:
+            return FeeQuote(max(int(self.chain.w3.eth.gas_price), self.min_tip_wei), None)
+        tip = self.tip()
+        return FeeQuote(-(-int(base_fee) * MAX_RISE_NUM // MAX_RISE_DEN) + tip, tip, int(base_fee))
+
     def tip(self) -> int:
         """max(percentile reward of recent non-empty blocks, the node's suggestion, the chain minimum)."""
         candidates = [self.min_tip_wei]
@@ -125,9 +135,15 @@ def cap_reason(
     max_spend_per_hour_wei: int,
     spent_last_hour_wei: int,
     in_flight_wei: int,
+    max_fee_per_gas_wei: int = 0,
 ) -> str | None:
     """Why a transaction at `quote` must wait (spend caps; 0 = no cap), or None when it may go."""
     worst_case = quote.max_fee_per_gas * gas_limit
+    if max_fee_per_gas_wei and quote.max_fee_per_gas > max_fee_per_gas_wei:
+        return (
+            f"fees above cap: maxFeePerGas {gwei(quote.max_fee_per_gas)} gwei > cap {gwei(max_fee_per_gas_wei)}"
+            " gwei (LOYALTY_MAX_FEE_PER_GAS_WEI)"
+        )
     if max_fee_per_tx_wei and worst_case > max_fee_per_tx_wei:
         return (
             f"fees above cap: quote {gwei(quote.max_fee_per_gas)} gwei > cap {gwei(max_fee_per_tx_wei // gas_limit)}"

@@ -72,7 +72,13 @@ class Relayer:
         self.label = str(self.chain_id)
         self.store = RelayStore(sessions, self.chain_id, config)
         self.nonces = NonceManager(chain, self.chain_id)
-        self.sender = Sender(chain, self.chain_id)
+        self.sender = Sender(
+            chain,
+            self.chain_id,
+            headroom=config.gas_estimate_headroom,
+            decoder=self.decoder,
+            tx_gas_cap=config.tx_gas_cap,
+        )
         self.broadcaster = Broadcaster(self.store, self.sender)
         self.tracker = Tracker(
             store=self.store,
@@ -196,8 +202,14 @@ class Relayer:
                         self._all_wallets_busy(s, skipped)
                         full = True
                         break
+                    limit = self.sender.gas_limit(signer, intent)  # eth_estimateGas × LOYALTY_GAS_ESTIMATE_HEADROOM
+                    if isinstance(limit, str):  # the call reverts: failed without spending gas or a nonce
+                        intent.state, intent.error, intent.waiting_reason = "failed", limit[:500], None
+                        continue
                     nonce = self.nonces.take(s, signer.address)
-                    attempt = self.sender.sign(signer, intent, nonce=nonce, fees=quote, kind="original")
+                    attempt = self.sender.sign(
+                        signer, intent, nonce=nonce, fees=quote, kind="original", gas_limit=limit
+                    )
                     s.add(attempt)
                     intent.state, intent.wallet, intent.nonce = "submitted", signer.address, nonce
                     intent.tx_hash, intent.error = attempt.tx_hash, None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy.orm import Session
 
 from backend.adapters.chain.keys import Signer
 from backend.adapters.orm.relayer import FILLER_PURPOSE, RelayAttempt, RelayIntent
 from backend.services.relayer import metrics
-from backend.services.relayer.fee_oracle import FeeOracle
+from backend.services.relayer.fee_oracle import FeeOracle, FeeQuote
+from backend.services.relayer.nonce_manager import ChainNonces
 from backend.services.relayer.sender import Sender, fees_of
 from backend.services.relayer.store import RelayStore
 
@@ -18,17 +19,79 @@ log = logging.getLogger("loyalty.relayer")
 UNDERPRICED_PREFIXES = ("underpriced", "replacement-underpriced")
 
 
-def is_stuck(attempts: list[RelayAttempt], head: int, replace_after_blocks: int) -> bool:
-    """Whether the latest attempt should be replaced now."""
+def lowest_unmined(
+    intents: Iterable[RelayIntent], mined: set[int], nonces: Mapping[str, ChainNonces]
+) -> dict[str, int]:
+    """Per wallet, the lowest nonce an open intent holds with none of its attempts in a block: the one to reprice.
+
+    NOTE: nonce n + 1 cannot mine before n, so a fee bump on it is wasted; once n mines, n + 1 is considered."""
+    lowest: dict[str, int] = {}
+    for intent in intents:
+        wallet, nonce = intent.wallet, intent.nonce
+        if wallet is None or nonce is None or intent.id in mined or wallet not in nonces:
+            continue
+        if nonce >= nonces[wallet].latest and nonce < lowest.get(wallet, nonce + 1):
+            lowest[wallet] = nonce
+    return lowest
+
+
+def underpriced(fees: FeeQuote, required: FeeQuote) -> bool:
+    """Whether a signed transaction pays less than the chain needs now (max fee or tip)."""
+    if fees.max_fee_per_gas < required.max_fee_per_gas:
+        return True
+    if fees.max_priority_fee_per_gas is None or required.max_priority_fee_per_gas is None:
+        return False
+    return fees.max_priority_fee_per_gas < required.max_priority_fee_per_gas
+
+
+def refused_price(attempts: list[RelayAttempt], head: int) -> bool | None:
+    """For an attempt the node refused as underpriced: replace now (True) or not this block (False); else None."""
     latest = attempts[-1]
-    if latest.status == "rejected" and (latest.error or "").startswith(UNDERPRICED_PREFIXES):
-        # the node refused the price: re-quote and replace now; if the replacement is refused too, once per
-        # block, so fees cannot escalate by 12.5 % on every pass of a busy tracker
-        refused_before = any(a.status == "rejected" for a in attempts[:-1])
-        return not refused_before or latest.sent_at_block is None or head > latest.sent_at_block
+    if latest.status != "rejected" or not (latest.error or "").startswith(UNDERPRICED_PREFIXES):
+        return None
+    # the node refused the price: re-quote and replace now; if the replacement is refused too, once per
+    # block, so fees cannot escalate by 12.5 % on every pass of a busy tracker
+    refused_before = any(a.status == "rejected" for a in attempts[:-1])
+    return not refused_before or latest.sent_at_block is None or head > latest.sent_at_block
+
+
+def is_stuck(attempts: list[RelayAttempt], head: int, replace_after_blocks: int) -> bool:
+    """Whether the latest attempt has waited long enough for a replacement (or was refused for its price)."""
+    refused = refused_price(attempts, head)
+    if refused is not None:
+        return refused
+    latest = attempts[-1]
     if latest.status != "sent" or latest.sent_at_block is None:
         return False  # never sent (resend it) or refused for another reason (e.g. funds: more fees won't help)
     return head - latest.sent_at_block >= replace_after_blocks
+
+
+class RepricePlan:
+    """One tracker pass's replacement policy: only each wallet's lowest unmined nonce, and only when it has waited
+    `replace_after_blocks` and pays less than the chain needs now; otherwise it waits (the pool will take it)."""
+
+    def __init__(self, fee_oracle: FeeOracle, candidates: Mapping[str, int], replace_after_blocks: int) -> None:
+        self.fee_oracle = fee_oracle
+        self.candidates = candidates
+        self.replace_after_blocks = replace_after_blocks
+        self._required: FeeQuote | None = None
+
+    def required(self) -> FeeQuote:
+        """What the chain needs now (read once per pass, and only if some candidate waited long enough)."""
+        if self._required is None:
+            self._required = self.fee_oracle.required()
+        return self._required
+
+    def stuck(self, attempts: list[RelayAttempt], head: int) -> bool:
+        latest = attempts[-1]
+        if self.candidates.get(latest.wallet) != latest.nonce:
+            return False
+        refused = refused_price(attempts, head)
+        if refused is not None:
+            return refused  # the node itself said the price is too low
+        if not is_stuck(attempts, head, self.replace_after_blocks):
+            return False
+        return underpriced(fees_of(latest), self.required())
 
 
 class Replacer:
@@ -48,7 +111,8 @@ class Replacer:
     ) -> RelayAttempt | None:
         """Same nonce, each fee max(old × 1.125 rounded up, fresh quote) — Polygon wants both ≥ 110 % — within caps."""
         fees = fees_of(latest).replacement(self.fee_oracle.quote())
-        gas = 21_000 if cancel or latest.kind == "cancel" else intent.gas_limit
+        # NOTE: a replacement keeps the gas limit signed before (from eth_estimateGas), not the cost model's bound
+        gas = 21_000 if cancel or latest.kind == "cancel" else latest.gas_limit
         if intent.purpose != FILLER_PURPOSE:
             reason = self.store.cap_reason(s, fees, gas, exclude_intent=intent.id)
             if reason is not None:
@@ -71,7 +135,7 @@ class Replacer:
                 gas_limit=gas,
             )
         else:
-            attempt = self.sender.sign(signer, intent, nonce=intent.nonce, fees=fees, kind="replacement")
+            attempt = self.sender.sign(signer, intent, nonce=intent.nonce, fees=fees, kind="replacement", gas_limit=gas)
         intent.waiting_reason = None
         metrics.REPLACEMENTS.labels(self.label).inc()
         log.info(
@@ -84,3 +148,8 @@ class Replacer:
             fees.describe(),
         )
         return attempt
+
+    def plan(
+        self, intents: Iterable[RelayIntent], mined: set[int], nonces: Mapping[str, ChainNonces], after_blocks: int
+    ) -> RepricePlan:
+        return RepricePlan(self.fee_oracle, lowest_unmined(intents, mined, nonces), after_blocks)

@@ -95,6 +95,7 @@ class RelayStore:
             quote,
             gas_limit,
             max_fee_per_tx_wei=self.config.max_fee_per_tx_wei,
+            max_fee_per_gas_wei=self.config.max_fee_per_gas_wei,
             max_spend_per_hour_wei=self.config.max_spend_per_hour_wei,
             spent_last_hour_wei=paid,
             in_flight_wei=in_flight,

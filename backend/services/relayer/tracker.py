@@ -3,8 +3,9 @@ tag, canonical-block checks (reorgs), fee replacement of stuck transactions (`re
 dropped ones, and nonce reconciliation with fillers for nonces nothing will ever use (`nonce_manager`).
 
 NOTE: the open-source relayers the brief surveyed bump only after minutes, treat one block as final and never
-look for reorgs; here a tx is replaced `replace_after_blocks` blocks after its last broadcast, and a receipt only
-counts once its block is still canonical at the confirmation depth.
+look for reorgs; here a wallet's lowest unmined tx is replaced `replace_after_blocks` blocks after its last
+broadcast if it pays less than the next block needs (`replacement.RepricePlan`), and a receipt only counts once
+its block is still canonical at the confirmation depth.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from backend.services.relayer.chain_reads import ChainReads
 from backend.services.relayer.config import RelayerConfig
 from backend.services.relayer.nonce_manager import ChainNonces, NonceReconciler
 from backend.services.relayer.reorg_watch import ReorgWatch
-from backend.services.relayer.replacement import Replacer, is_stuck
+from backend.services.relayer.replacement import Replacer, RepricePlan
 from backend.services.relayer.revert_decoder import RevertDecoder, revert_data_in_message
 from backend.services.relayer.store import RelayStore
 
@@ -71,6 +72,7 @@ class Tracker:
         self.reads = ChainReads(chain)
         self.reorg_watch = ReorgWatch(store=store, chain=chain, config=config, label=label)
         self._gauges_at = 0.0
+        self._reprice: RepricePlan | None = None  # built once per pass
 
     def track(self) -> bool:
         head = self.chain.head()
@@ -95,6 +97,8 @@ class Tracker:
         sent = [a for i in intents for a in seen_by.get(i.id, []) if left_process(a)]
         receipts = self.reads.receipts([a.tx_hash for a in sent])
         unmined = [i.id for i in intents if self._found(seen_by.get(i.id, []), receipts) is None]
+        mined = {i.id for i in intents} - set(unmined)
+        self._reprice = self.replacer.plan(intents, mined, nonces, self.config.replace_after_blocks)
         in_node = self.reads.known([a.tx_hash for i in unmined for a in seen_by.get(i, []) if a.status != "signed"])
         changed = False
         rebroadcast: set[tuple[str, int]] = set()
@@ -291,8 +295,8 @@ class Tracker:
         if _hex(canonical["hash"]) != block_hash:
             self._unwind(intent, f"block {number} is no longer canonical")
             return True
-        if attempt.kind == "cancel":
-            intent.state, intent.error = "failed", "cancelled"
+        if attempt.kind == "cancel":  # the error says why it was cancelled, if the relayer did (send errors)
+            intent.state, intent.error = "failed", intent.error or "cancelled"
         elif int(receipt["status"]) == 1:
             intent.state, intent.error = "confirmed", None
             metrics.CONFIRMED.labels(self.label, intent.purpose).inc()
@@ -370,7 +374,7 @@ class Tracker:
         intent.nonce = None
 
     def _stuck(self, attempts: list[RelayAttempt], head: int) -> bool:
-        return is_stuck(attempts, head, self.config.replace_after_blocks)
+        return self._reprice is not None and self._reprice.stuck(attempts, head)
 
     def _finalized(self) -> int | None:
         try:

@@ -32,13 +32,30 @@ def test_mint_confirms_and_a_paused_token_fails_with_the_decoded_error(
         env.drive(env.all_final)
         assert env.intent("mint-ok").state == "confirmed" and token.functions.balanceOf(HOLDER).call() == 5
 
+        signed_gas = env.attempts("mint-ok")[0].gas_limit  # eth_estimateGas × 1.1, under the caller's 150k
+        gas_used = env.intent("mint-ok").gas_used
+        assert gas_used is not None and gas_used * 1.1 <= signed_gas <= gas_used * 1.2 and signed_gas < 150_000
+
+        # paused after signing: the mint reverts in a block, is paid for, and the error is decoded from the chain
         pause = token.functions.pause()._encode_transaction_data()
-        send_and_wait(c.chain, c.deployer, {"to": token.address, "data": pause})
+        env.node.set_automine(False)
+        env.enqueue("mint-reverts", to=token.address, data=bytes.fromhex(mint[2:]), gas_limit=150_000)
+        env.relayer.dispatch()
+        deployer = c.deployer.address
+        tip = {"maxPriorityFeePerGas": hex(500 * 10**9), "maxFeePerGas": hex(1000 * 10**9)}  # mines first
+        env.node.rpc("eth_sendTransaction", {"from": deployer, "to": token.address, "data": pause, **tip})
+        env.node.set_automine(True)
+        env.drive(env.all_final)
+        reverted = env.intent("mint-reverts")
+        assert reverted.state == "failed" and reverted.error == "EnforcedPause()"
+        assert reverted.fee_paid_wei and env.mined(reverted.tx_hash)  # it was mined (and paid for), then judged
+
+        # paused before signing: eth_estimateGas reverts, so it fails without a transaction, a fee or a nonce
         env.enqueue("mint-paused", to=token.address, data=bytes.fromhex(mint[2:]), gas_limit=150_000)
         env.drive(env.all_final)
         failed = env.intent("mint-paused")
         assert failed.state == "failed" and failed.error == "EnforcedPause()"
-        assert failed.fee_paid_wei and env.mined(failed.tx_hash)  # it was mined (and paid for), then judged
+        assert failed.tx_hash is None and failed.nonce is None and not env.attempts("mint-paused")
     finally:
         env.container.close()
 

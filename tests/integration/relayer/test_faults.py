@@ -7,7 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from backend.adapters.orm.minting import OperatorAlert
 from devtools.anvil import AnvilNode
 from devtools.rpc_proxy import Fault, RpcProxy
 from tests.integration.relayer.conftest import POSTGRES_ONLY, SQLITE_ONLY, make_env
@@ -85,5 +87,39 @@ def test_flaky_rpc_still_one_mined_tx_per_intent_and_no_nonce_gap(node: AnvilNod
                 assert env.nonce(wallet) == env.nonce(wallet, "pending") == per_wallet[wallet]
                 if per_wallet[wallet]:
                     assert env.next_nonce(wallet) == per_wallet[wallet]
+        finally:
+            env.container.close()
+
+
+@SQLITE_ONLY
+def test_unrecognised_send_errors_cancel_the_intent_on_its_nonce_and_alert(
+    node: AnvilNode, db_url: str, tmp_path: Path
+) -> None:
+    with RpcProxy(node.url) as proxy:
+        env = make_env(node, db_url, tmp_path, rpc_url=proxy.url, send_error_attempts=5)
+        try:
+            env.enqueue("odd")
+            strange = Fault("error", message="backend says: flux capacitor out of sync", code=-32000)
+            proxy.script("eth_sendRawTransaction", *[strange] * 5)  # never reached the node
+            for _ in range(8):
+                env.relayer.dispatch()
+                env.relayer.track()
+                if any(a.kind == "cancel" for a in env.attempts("odd")):
+                    break
+            assert proxy.stats[("eth_sendRawTransaction", "error")] == 5
+            original, cancel = env.attempts("odd")
+            assert original.error is not None and original.error.startswith("unknown (5 in a row): ")
+            assert cancel.kind == "cancel" and cancel.nonce == original.nonce
+            env.drive(env.all_final)
+            intent = env.intent("odd")
+            assert intent.state == "failed" and "flux capacitor out of sync" in (intent.error or "")
+            assert intent.tx_hash == cancel.tx_hash and not env.mined(original.tx_hash)
+            assert env.nonce(env.wallets[0]) + env.nonce(env.wallets[1]) == 1  # the nonce is used, no gap
+            with env.container.uow() as uow:
+                alerts = list(uow.session.scalars(select(OperatorAlert.message)))
+            assert len(alerts) == 1 and "flux capacitor" in alerts[0] and "odd" in alerts[0]
+            env.enqueue("after")  # the wallet goes on
+            env.drive(env.all_final)
+            assert env.intent("after").state == "confirmed"
         finally:
             env.container.close()

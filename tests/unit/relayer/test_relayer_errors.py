@@ -6,7 +6,7 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector
 
-from backend.services.relayer.errors import Broadcast, classify_broadcast_error
+from backend.services.relayer.errors import Broadcast, classify_broadcast_error, unknown_error, unknown_streak
 from backend.services.relayer.revert_decoder import RevertDecoder
 
 
@@ -53,3 +53,12 @@ def test_decodes_require_strings_and_unknown_selectors(decoder: RevertDecoder) -
     assert decoder.decode(selector("Error(string)") + encode(["string"], ["nope"])) == "Error('nope')"
     assert decoder.decode("0xdeadbeef").startswith("unknown error 0xdeadbeef")
     assert decoder.decode(b"") == "reverted without data"
+
+
+def test_unrecognised_errors_in_a_row_are_counted_and_any_other_answer_resets_the_count() -> None:
+    error = None
+    for _ in range(3):
+        error = unknown_error(error, "flux capacitor: out of sync")
+    assert error == "unknown (3 in a row): flux capacitor: out of sync" and unknown_streak(error) == 3
+    assert unknown_streak("timeout: read timed out") == 0 and unknown_streak(None) == 0
+    assert unknown_streak(unknown_error("timeout: read timed out", "odd")) == 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.config import Settings
 from backend.services.relayer.fee_oracle import GWEI, FeeQuote, bump, cap_reason
+from backend.services.relayer.replacement import underpriced
 
 wei = st.integers(min_value=0, max_value=10**13)
 
@@ -63,3 +65,28 @@ def test_no_caps_configured_never_waits() -> None:
     quote = FeeQuote(10**6 * GWEI, GWEI)
     none = {"max_fee_per_tx_wei": 0, "max_spend_per_hour_wei": 0, "spent_last_hour_wei": 10**30, "in_flight_wei": 0}
     assert cap_reason(quote, 30_000_000, **none) is None
+
+
+def test_default_caps_let_a_full_polygon_batch_through_and_stop_a_runaway() -> None:
+    settings = Settings(_env_file=None)
+    caps = {
+        "max_fee_per_tx_wei": settings.max_fee_per_tx_wei,
+        "max_fee_per_gas_wei": settings.max_fee_per_gas_wei,
+        "max_spend_per_hour_wei": settings.max_spend_per_hour_wei,
+    }
+    assert all(caps.values())  # on by default
+    spike = FeeQuote(3_000 * GWEI, 30 * GWEI)  # a bad Polygon spike: a full 15M-gas batch costs 45 POL
+    assert cap_reason(spike, 15_000_000, spent_last_hour_wei=0, in_flight_wei=0, **caps) is None
+    runaway = FeeQuote(20_000 * GWEI, 30 * GWEI)  # replacements escalating past any sane price
+    reason = cap_reason(runaway, 21_000, spent_last_hour_wei=0, in_flight_wei=0, **caps)
+    assert reason is not None and "LOYALTY_MAX_FEE_PER_GAS_WEI" in reason
+    hourly = cap_reason(spike, 15_000_000, spent_last_hour_wei=990 * 10**18, in_flight_wei=0, **caps)
+    assert hourly is not None and hourly.startswith("fees above cap: hourly spend")
+
+
+def test_a_transaction_is_underpriced_when_its_max_fee_or_its_tip_is_below_what_the_chain_needs() -> None:
+    needed = FeeQuote(40 * GWEI, 30 * GWEI)
+    assert not underpriced(FeeQuote(60 * GWEI, 30 * GWEI), needed)  # covers the next block: the pool takes it
+    assert underpriced(FeeQuote(39 * GWEI, 30 * GWEI), needed)  # base fee rose past it
+    assert underpriced(FeeQuote(60 * GWEI, 25 * GWEI), needed)  # tip below the chain's minimum / the market
+    assert not underpriced(FeeQuote(40 * GWEI, None), FeeQuote(40 * GWEI, None))  # legacy: gasPrice only
