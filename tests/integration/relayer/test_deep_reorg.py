@@ -109,20 +109,26 @@ def test_a_reverted_intent_reorged_away_is_cancelled_not_sent_again(
         c = env.container
         assert c.contracts is not None
         token = token_contract(c.chain, c.contracts.coalition.address)
-        pause = {"to": token.address, "data": token.functions.pause()._encode_transaction_data()}
-        send_and_wait(c.chain, c.deployer, pause)
-        env.node.mine(6)  # the pause stays on the chain through the reorg below
+        env.node.mine(6)
         mint = token.functions.mint(HOLDER, 5)._encode_transaction_data()
+        # NOTE: paused after signing (eth_estimateGas passed), mined first in the same block: the mint reverts in a
+        # block; the pause is in that block too, so the reorg below removes it along with the revert
+        env.node.set_automine(False)
         env.enqueue("mint-paused", to=token.address, data=bytes.fromhex(mint[2:]), gas_limit=150_000)
+        env.relayer.dispatch()
+        tip = {"maxPriorityFeePerGas": hex(500 * 10**9), "maxFeePerGas": hex(1000 * 10**9)}  # mines first
+        pause = token.functions.pause()._encode_transaction_data()
+        env.node.rpc("eth_sendTransaction", {"from": c.deployer.address, "to": token.address, "data": pause, **tip})
+        env.node.set_automine(True)
+        env.node.mine(1)
         env.drive(env.all_final)
         reverted = env.intent("mint-paused")
         assert reverted.state == "failed" and reverted.error == "EnforcedPause()"
         unpause = {"to": token.address, "data": token.functions.unpause()._encode_transaction_data()}
         send_and_wait(c.chain, c.deployer, unpause)
 
-        env.node.reorg(env.node.block_number() - int(reverted.block_number or 0) + 1)  # 3 blocks: deeper than 2
-        assert token.functions.paused().call()  # the unpause went with it; the pause is older and stays
-        send_and_wait(c.chain, c.deployer, unpause)  # now the same bytes would mint
+        env.node.reorg(env.node.block_number() - int(reverted.block_number or 0) + 1)  # deeper than 2
+        assert not token.functions.paused().call()  # the pause went with it: now the same bytes would mint
         env.drive(env.all_final)
 
         final = env.intent("mint-paused")
