@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -83,6 +84,21 @@ def run_step(stack: Stack, brands: list[BenchBrand], step: Step, hold_s: float, 
     say(f"step {step.name}: accepted {step.load['accepted']}/{step.load['offered']}, statuses {step.load['statuses']}")
 
 
+def drain(sampler: measure.BacklogSampler, timeout_s: float, stall_s: float) -> None:
+    """Wait until nothing is left, the backlog stops shrinking for `stall_s`, or `timeout_s` passed."""
+    deadline, best, progressed = time.monotonic() + timeout_s, None, time.monotonic()
+    while time.monotonic() < deadline and sampler.latest() != 0:
+        latest = sampler.latest()
+        if latest is not None and (best is None or latest < best):
+            best, progressed = latest, time.monotonic()
+        if time.monotonic() - progressed > stall_s:
+            say(f"backlog stuck at {latest} for {stall_s:g} s; giving up the drain")
+            return
+        if int(time.monotonic()) % 30 < 2:
+            say(f"draining: backlog {latest}")
+        time.sleep(2)
+
+
 def naive_gas(brands_tokens: dict[bool, str], run: str) -> dict[bool, tuple[float, float]]:
     container = bootstrap(Settings())
     try:
@@ -108,18 +124,18 @@ def bench(args: argparse.Namespace, stack: Stack, run: str) -> dict[str, Any]:
         run_step(stack, brands, step, hold_s, args.seed, run)
     credits = measure.credits(engine)
     sustained = sustained_per_s([step_figures(s, credits, sampler.samples, []) for s in steps])
-    overload = Step("overload", max(10.0, round(2 * sustained / 10) * 10))
+    overload = Step("overload", max(10.0, math.ceil(2 * sustained / 10) * 10))
     run_step(stack, brands, overload, hold_s, args.seed, run)
     steps.append(overload)
     load_stopped = overload.ended
     say(f"load done (sustained {sustained:g}/s, overload {overload.offered_per_s:g}/s); draining")
-    deadline = time.monotonic() + args.drain_timeout
-    while time.monotonic() < deadline and sampler.latest() != 0:
-        time.sleep(2)
+    drain(sampler, args.drain_timeout, args.stall_s)
     sampler.stop()
     credits = measure.credits(engine)
     chain = measure.blocks(stack.anvil.url, first_block + 1, w3.eth.block_number, measure.hot_wallets(engine))
     rows = [step_figures(s, credits, sampler.samples, chain) for s in steps]
+    drained_s = drain_time_s(sampler.samples, load_stopped)
+    backlog_at_stop = next((n for t, n in sampler.samples if t >= load_stopped), 0)
     gas = measure.gas_by_brand(engine)
     tokens = measure.brand_tokens(engine)
     large_ids = {b.id for b in brands if b.large}
@@ -145,7 +161,9 @@ def bench(args: argparse.Namespace, stack: Stack, run: str) -> dict[str, Any]:
         steps=rows,
         sustained_per_s=sustained,
         overload_final_per_s=rows[-1]["final_per_s"],
-        drain_time_s=drain_time_s(sampler.samples, load_stopped),
+        drain_time_s=drained_s,
+        backlog_at_load_stop=backlog_at_stop,
+        drain_per_s=round(backlog_at_stop / drained_s, 1) if drained_s else None,
         double_mints=integrity["batches_minted_twice"] + integrity["holders_over_credited"],
         lost_actions=not_final + max(0, accepted - len(credits)),
         integrity=integrity,
@@ -162,10 +180,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="steps of 50 and 100 actions/s, 60 s each")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--drain-timeout", type=float, default=None, help="seconds (default 300; 900 full)")
+    parser.add_argument("--drain-timeout", type=float, default=3600.0, help="upper bound of the drain, seconds")
+    parser.add_argument("--stall-s", type=float, default=120.0, help="drain ends when the backlog stops shrinking")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
-    args.drain_timeout = args.drain_timeout or (300.0 if args.quick else 900.0)
     run = uuid.uuid4().hex[:8]
     logdir = Path(tempfile.mkdtemp(prefix="bench-sustained-"))
     started = time.time()
