@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,8 @@ def bench(args: argparse.Namespace, stack: Stack, run: str) -> dict[str, Any]:
     rows = [step_figures(s, credits, sampler.samples, chain) for s in steps]
     drained_s = drain_time_s(sampler.samples, load_stopped)
     backlog_at_stop = next((n for t, n in sampler.samples if t >= load_stopped), 0)
+    drain_window = Step("drain", 0.0, load_stopped, sampler.samples[-1][0] if sampler.samples else load_stopped)
+    drain_row = step_figures(drain_window, credits, sampler.samples, chain)
     gas = measure.gas_by_brand(engine)
     tokens = measure.brand_tokens(engine)
     large_ids = {b.id for b in brands if b.large}
@@ -164,6 +167,7 @@ def bench(args: argparse.Namespace, stack: Stack, run: str) -> dict[str, Any]:
         drain_time_s=drained_s,
         backlog_at_load_stop=backlog_at_stop,
         drain_per_s=round(backlog_at_stop / drained_s, 1) if drained_s else None,
+        drain={k: drain_row[k] for k in ("duration_s", "final_per_s", "tx_per_block_mean", "tx_per_block_max")},
         double_mints=integrity["batches_minted_twice"] + integrity["holders_over_credited"],
         lost_actions=not_final + max(0, accepted - len(credits)),
         integrity=integrity,
@@ -187,7 +191,12 @@ def main() -> int:
     run = uuid.uuid4().hex[:8]
     logdir = Path(tempfile.mkdtemp(prefix="bench-sustained-"))
     started = time.time()
-    result: dict[str, Any] = {"quick": args.quick, "seed": args.seed, "load_average": os.getloadavg()}
+    result: dict[str, Any] = {
+        "quick": args.quick,
+        "seed": args.seed,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
     code = 0
     try:
         with Stack(logdir, run, ANVIL_ARGS) as stack:
@@ -197,7 +206,9 @@ def main() -> int:
         say(f"error: {exc}")
         result.update(ok=False, error=str(exc).splitlines()[0])
         code = 2
-    result.update(ok=code == 0, wall_s=round(time.time() - started, 1), load_average_end=os.getloadavg())
+    result.update(
+        ok=code == 0, wall_s=round(time.time() - started, 1), load_average_end=[round(x, 2) for x in os.getloadavg()]
+    )
     say(f"logs in {logdir}" if args.keep_logs else "done")
     if not args.keep_logs:
         subprocess.run(["rm", "-rf", str(logdir)], check=False)
