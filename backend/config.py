@@ -82,16 +82,18 @@ class Settings(BaseSettings):
     batch_gas_headroom: float = Field(default=1.2, ge=1)  # gas limit sent = estimated batchMint gas × this
     pipeline_poll_s: float = Field(default=0.5, gt=0)  # embedded runner / Celery beat: pipeline step interval, s
     pipeline_settle_poll_s: float = Field(default=1.0, gt=0)  # interval of dispatch/track/settle steps, seconds
-    confirmations: int = Field(default=3, ge=0)  # blocks on top of a receipt before a batch counts as confirmed
+    confirmations: int = Field(default=3, ge=0)  # no `finalized` tag: blocks mined on top of the receipt's block
     min_priority_fee_gwei: float = Field(default=0.0, ge=0)  # 25 on Polygon PoS (node rejects lower tips)
-    max_in_flight_per_wallet: int = Field(default=4, ge=1, le=64)  # unconfirmed relayer txs per wallet (Polygon: 16)
+    max_in_flight_per_wallet: int = Field(default=8, ge=1, le=64)  # lanes: sent, not mined txs per wallet (Polygon: 16)
+    redemption_reserved_lanes: int = Field(default=1, ge=0, le=63)  # of those, kept for redemptions (mints never)
+    max_unfinal_per_wallet: int = Field(default=64, ge=1, le=1024)  # mined but not final txs per hot wallet
     replace_after_blocks: int = Field(default=3, ge=1)  # unmined this many blocks after its last attempt: replace
     fee_history_blocks: int = Field(default=10, ge=1, le=1024)  # blocks of eth_feeHistory the fee oracle reads
     fee_percentile: float = Field(default=50.0, ge=0, le=100)  # reward percentile of those blocks used as the tip
     base_fee_headroom_blocks: int = Field(default=3, ge=0, le=64)  # maxFee covers this many blocks of max base-fee rise
     max_fee_per_tx_wei: int = Field(default=0, ge=0)  # 0 = no cap; else maxFee × gasLimit of one tx must stay below it
     max_spend_per_hour_wei: int = Field(default=0, ge=0)  # 0 = no cap; else fees paid + in flight per chain per hour
-    use_finalized_tag: bool = False  # confirm under the node's `finalized` block if it has one
+    use_finalized_tag: bool = True  # final = at or under the node's `finalized` block when it has that tag
     tx_gas_cap: int = Field(default=33_554_432, ge=21_000)  # per-transaction gas cap (2^25 on Polygon PoS)
     indexer_poll_s: float = Field(default=1.0, gt=0)  # how often the indexer asks for a new head, seconds
     reorg_depth: int = Field(default=160, ge=1)  # Polygon reorgs reached 157 blocks historically

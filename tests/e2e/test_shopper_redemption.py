@@ -85,7 +85,7 @@ FAST_RUNNER = {"pipeline_poll_s": 0.1, "pipeline_settle_poll_s": 0.1, "webhook_p
 
 @pytest.fixture(params=["embedded", pytest.param("anvil", marks=[pytest.mark.anvil, pytest.mark.redis])])
 def platform(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> Iterator[Stack]:
-    overrides: dict[str, object] = {"confirmations": 1, "batch_window_s": 0.001}
+    overrides: dict[str, object] = {"confirmations": 0, "use_finalized_tag": False, "batch_window_s": 0.001}
     node: AnvilNode | None = None
     if request.param == "anvil":
         if not anvil_available():

@@ -30,7 +30,7 @@ class MintEnv:
         self.node = node
         self.pg_url = pg_url
         self.tmp_path = tmp_path
-        self.overrides: dict[str, Any] = {"confirmations": 1, "batch_window_s": 0.001}
+        self.overrides: dict[str, Any] = {"confirmations": 0, "use_finalized_tag": False, "batch_window_s": 0.001}
         self._containers: list[Container] = []
         self.main = self.container()
         assert self.main.contracts is not None

@@ -22,6 +22,7 @@ from backend.adapters.chain.client import ChainClient
 from backend.adapters.db import UnitOfWork
 from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
+from backend.adapters.orm.relayer import RelayIntent
 from backend.config import Settings
 from backend.domain.batching import (
     BatchPlan,
@@ -40,7 +41,7 @@ from backend.services.minting.aggregator import load_pending, pending_groups
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.errors import BatchNotFound
 from backend.services.minting.holders import HolderKnowledge
-from backend.services.minting.metrics import BATCH_SIZE, BATCHES
+from backend.services.minting.metrics import BACKPRESSURE, BATCH_SIZE, BATCHES
 from backend.services.minting.token_views import TokenViews
 
 log = logging.getLogger("loyalty.minting.builder")
@@ -48,10 +49,6 @@ PURPOSE = "batch_mint"
 SCAN_ROWS = 20_000  # pending rows read per attempt; more wait for the next batch of the same token
 BUILD_THREADS = 4  # tokens built in parallel per build step
 FAILURE_BACKOFF_S = 30.0  # pause between a failed batch (not paused/cap) and the next try for its token
-# NOTE: one build call stops after this much work per token, so under a backlog (tens of thousands of credits)
-# dispatch and track get their turn on the same workers; found by scripts/chaos.py, where one build task ran
-# into Celery's 300 s time limit while no batch was sent or confirmed.
-BUILD_SLICE_S = 10.0
 # What a shopper reads when their credit waits (credit_outbox.reason, at most 200 characters).
 REASONS = {
     "EnforcedPause": "minting is paused for this token; credit is minted when it resumes",
@@ -88,48 +85,52 @@ class BatchBuilder:
         self.clock = clock
         self.views = TokenViews(chain)
         self.holders = HolderKnowledge(self.views)
-        self.slice_s = BUILD_SLICE_S
 
     def build(self) -> list[BuiltBatch]:
-        """Build the batches that are due (window elapsed or full), for every token with pending credit.
+        """Build the batches that are due (window elapsed or full) while the relayer has free sending lanes.
 
-        At least one batch per due token, more until `slice_s` has passed; the next call continues."""
+        Lazy, with backpressure: at most one built-but-unsent batch per token, and no more new batches than free
+        lanes, so under a backlog credit stays pending and the next batch carries everything that arrived
+        meanwhile (batches grow instead of queueing frozen). Tokens go earliest deadline first (oldest credit)."""
         with UnitOfWork(self.sessions) as uow:
             groups = pending_groups(uow.session)
+            if not groups:
+                return []
+            lanes = self._free_lanes(uow.session)
+            unsent = unsent_tokens(uow.session, self.chain.chain_id)
         chain_id = self.chain.chain_id
         budget = self._budget()
         may_fill = min(self.settings.batch_max_recipients, max(1, (budget - self.model.base) // self.model.existing))
         due: list[str] = []
-        for group in groups:
-            if group.chain_id != chain_id:
-                continue  # credit for another chain: that chain's deployment drains it
+        for group in groups:  # oldest credit first: earliest deadline first
+            if group.chain_id != chain_id or group.token in unsent:
+                continue  # another chain's deployment drains it / its last batch is not sent yet: credit joins the next
             # NOTE: cheap pre-check; whether a batch is really full needs holder knowledge (build_one)
             waited = should_flush(group.oldest, self.clock(), self.settings.batch_window_s, full=False)
             if waited or group.credits >= may_fill:
                 due.append(group.token)
+        due = due[:lanes]
+        if lanes == 0 and groups:
+            BACKPRESSURE.inc()
         if len(due) <= 1:
             return [b for token in due for b in self._drain(chain_id, token)]
         # Tokens never share credit rows, so their batches are built side by side (DB and RPC waits overlap).
         with ThreadPoolExecutor(max_workers=min(len(due), BUILD_THREADS), thread_name_prefix="mint-build") as pool:
             return [b for batches in pool.map(lambda t: self._drain(chain_id, t), due) for b in batches]
 
+    def _free_lanes(self, session: Session) -> int:
+        return int(self.relayer.free_lanes(session))  # type: ignore[attr-defined]
+
     def _drain(self, chain_id: int, token: str) -> list[BuiltBatch]:
-        built: list[BuiltBatch] = []
-        deadline = time.monotonic() + self.slice_s
-        while True:
-            try:
-                batch = self.build_one(chain_id, token)
-            except Exception:
-                # NOTE: whatever went wrong with this token (RPC, database), the other tokens are still built;
-                # credits that cannot be minted are held before this point, so this is retried next tick.
-                log.exception("building a batch of token %s failed; retried on the next tick", token)
-                break
-            if batch is None:
-                break
-            built.append(batch)
-            if time.monotonic() >= deadline:
-                break
-        return built
+        """One batch of `token` (the next one is built once this one is sent)."""
+        try:
+            batch = self.build_one(chain_id, token)
+        except Exception:
+            # NOTE: whatever went wrong with this token (RPC, database), the other tokens are still built;
+            # credits that cannot be minted are held before this point, so this is retried next tick.
+            log.exception("building a batch of token %s failed; retried on the next tick", token)
+            return []
+        return [] if batch is None else [batch]
 
     def _budget(self) -> int:
         # NOTE: the block gas limit is read live: Polygon raised it several times and never announces it here.
@@ -349,6 +350,16 @@ class BatchBuilder:
             session, purpose=PURPOSE, ref=batch_id, to=token, data=calldata, gas_limit=gas_limit
         )
         return BuiltBatch(batch_id, token, len(lines), len(manifest), gas_limit)
+
+
+def unsent_tokens(session: Session, chain_id: int) -> set[str]:
+    """Tokens with a built batch whose mint the relayer has not signed yet."""
+    rows = session.scalars(
+        select(MintBatch.token_address)
+        .join(RelayIntent, (RelayIntent.purpose == PURPOSE) & (RelayIntent.ref == MintBatch.batch_id))
+        .where(RelayIntent.chain_id == chain_id, RelayIntent.state == "queued")
+    )
+    return {str(t) for t in rows}
 
 
 def rebuild_calldata(session: Session, batch_id: str) -> bytes:

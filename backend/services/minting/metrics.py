@@ -22,6 +22,9 @@ ACTION_TO_CONFIRMED = Histogram(
     "Time from a credit entering the outbox to its batch being confirmed",
     buckets=(1, 2, 4, 6, 8, 10, 15, 20, 30, 60, 120, 300, 900),
 )
+BACKPRESSURE = Counter(
+    "loyalty_build_backpressure_total", "Build calls that found pending credit but no free sending lane"
+)
 BATCHES = Counter("loyalty_batches_total", "Batches by outcome", ["outcome"])  # built|confirmed|failed|landed_earlier
 REVERTS = Counter("loyalty_batch_reverts_total", "Batch mints that failed on chain", ["error"])
 ALERTS = Counter("loyalty_operator_alerts_total", "Operator alerts raised", ["kind"])

@@ -8,6 +8,7 @@ fees), commits the raw transaction, then broadcasts it; `track()` follows every 
 from __future__ import annotations
 
 import logging
+import time
 
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import case, func, select, update
@@ -32,6 +33,8 @@ from backend.services.relayer.tracker import Tracker
 
 log = logging.getLogger("loyalty.relayer")
 INTRINSIC_GAS = 21_000
+LOCK_RETRIES = 3  # tries to lock a hot wallet another dispatcher is signing with
+LOCK_RETRY_S = 0.02
 SIGN_BATCH = 16  # queued intents signed per database transaction (and broadcasts recorded per transaction)
 # NOTE: a shopper's gasless redemption carries a signing deadline (minutes) and a shopper waiting at the counter;
 # a mint batch has neither. Under a backlog of batches, redemptions are signed first, then everything by age.
@@ -184,8 +187,12 @@ class Relayer:
                             intent.waiting_reason = reason
                         skipped.add(intent.id)
                         continue
-                    signer = self._pick_wallet(s)
-                    if signer is None:  # every wallet is full: the rest of the queue waits with the same reason
+                    signer = self._pick_wallet(s, urgent=intent.purpose in URGENT_PURPOSES)
+                    if signer is None and intent.purpose in URGENT_PURPOSES:
+                        skipped.add(intent.id)  # even the reserved lanes are taken: it waits, mints may not pass
+                        full = True
+                        break
+                    if signer is None:  # every lane is full: the rest of the queue waits with the same reason
                         self._all_wallets_busy(s, skipped)
                         full = True
                         break
@@ -224,12 +231,14 @@ class Relayer:
 
     def _all_wallets_busy(self, s: Session, skipped: set[int]) -> None:
         reason = (
-            f"waiting for a hot wallet: all {len(self.wallets)} have "
-            f"{self.config.max_in_flight_per_wallet} unconfirmed transactions"
+            f"waiting for a sending lane: all {len(self.wallets)} hot wallets have "
+            f"{self.config.max_in_flight_per_wallet - self.config.redemption_reserved_lanes} transactions "
+            f"waiting to be mined (or {self.config.max_unfinal_per_wallet} not final yet)"
         )
         rest = (
             update(RelayIntent)
             .where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+            .where(RelayIntent.purpose.not_in(URGENT_PURPOSES))
             .where(RelayIntent.waiting_reason.is_distinct_from(reason))
         )
         if skipped:
@@ -256,16 +265,41 @@ class Relayer:
 
     # -- wallets ---------------------------------------------------------------------------------------------------
 
-    def _pick_wallet(self, s: Session) -> Signer | None:
-        """The hot wallet with the fewest unconfirmed transactions, if one is below the in-flight limit."""
-        counts = self.store.in_flight(s)
-        order = sorted(self.wallets, key=lambda a: (counts.get(a, 0), a))
-        for address in order:
-            if counts.get(address, 0) >= self.config.max_in_flight_per_wallet:
-                continue
-            if self.nonces.try_lock(s, address) is None:
-                continue  # another dispatcher is signing with it right now
-            # recount under the wallet's lock: another dispatcher may have used it since the first count
-            if self.store.in_flight(s, address).get(address, 0) < self.config.max_in_flight_per_wallet:
-                return self.wallets[address]
+    def _lane_room(self, unmined: int, unfinal: int, urgent: bool) -> int:
+        """Free sending lanes of one wallet for an urgent (redemption) or a mint transaction."""
+        reserved = 0 if urgent else self.config.redemption_reserved_lanes
+        return max(
+            0,
+            min(
+                self.config.max_in_flight_per_wallet - reserved - unmined, self.config.max_unfinal_per_wallet - unfinal
+            ),
+        )
+
+    def free_lanes(self, s: Session) -> int:
+        """Sending lanes a new mint could take now: free lanes of every hot wallet minus the queued intents that
+        will take them first. Batch building waits while this is 0 (backpressure), so batches grow instead of
+        queueing frozen behind the relayer."""
+        unmined, unfinal = self.store.lanes(s)
+        free = sum(self._lane_room(unmined[a], unfinal[a], urgent=False) for a in self.wallets)
+        return max(0, free - self.store.queued(s, URGENT_PURPOSES, exclude=True))
+
+    def _pick_wallet(self, s: Session, urgent: bool = False) -> Signer | None:
+        """The hot wallet with the most free lanes, if any has one.
+
+        NOTE: a wallet locked by another dispatcher is tried again a few times (it holds the lock for one signing
+        round, milliseconds) instead of giving up the whole round."""
+        for attempt in range(LOCK_RETRIES):
+            unmined, unfinal = self.store.lanes(s)
+            rooms = {a: self._lane_room(unmined[a], unfinal[a], urgent) for a in self.wallets}
+            order = sorted((a for a in self.wallets if rooms[a] > 0), key=lambda a: (-rooms[a], a))
+            if not order:
+                return None
+            for address in order:
+                if self.nonces.try_lock(s, address) is None:
+                    continue  # another dispatcher is signing with it right now
+                # recount under the wallet's lock: another dispatcher may have used it since the first count
+                u, f = self.store.lanes(s, address)
+                if self._lane_room(u[address], f[address], urgent) > 0:
+                    return self.wallets[address]
+            time.sleep(LOCK_RETRY_S * (attempt + 1))
         return None

@@ -43,13 +43,32 @@ class RelayStore:
             yield uow
 
     def in_flight(self, s: Session, address: str | None = None) -> Counter[str]:
-        """Unconfirmed intents per hot wallet."""
-        query = select(RelayIntent.wallet, func.count()).where(
+        """Open (sent, not final) intents per hot wallet."""
+        unmined, unfinal = self.lanes(s, address)
+        return unmined + unfinal
+
+    def lanes(self, s: Session, address: str | None = None) -> tuple[Counter[str], Counter[str]]:
+        """Per hot wallet: intents sent but not mined (`submitted`), and mined but not final (`included`).
+
+        NOTE: the two are capped separately (`max_in_flight_per_wallet`, `max_unfinal_per_wallet`): a sending lane
+        frees when its transaction is mined, not when it is final, so finality no longer limits throughput."""
+        query = select(RelayIntent.wallet, RelayIntent.state, func.count()).where(
             RelayIntent.chain_id == self.chain_id, RelayIntent.state.in_(OPEN_STATES)
         )
         if address is not None:
             query = query.where(RelayIntent.wallet == address)
-        return Counter({str(w): int(n) for w, n in s.execute(query.group_by(RelayIntent.wallet))})
+        unmined: Counter[str] = Counter()
+        unfinal: Counter[str] = Counter()
+        for wallet, state, n in s.execute(query.group_by(RelayIntent.wallet, RelayIntent.state)):
+            (unmined if state == "submitted" else unfinal)[str(wallet)] += int(n)
+        return unmined, unfinal
+
+    def queued(self, s: Session, purposes: tuple[str, ...] | None = None, *, exclude: bool = False) -> int:
+        """Queued (not yet signed) intents, of `purposes` (or of all others with `exclude`)."""
+        query = select(func.count()).where(RelayIntent.chain_id == self.chain_id, RelayIntent.state == "queued")
+        if purposes is not None:
+            query = query.where(RelayIntent.purpose.not_in(purposes) if exclude else RelayIntent.purpose.in_(purposes))
+        return int(s.scalar(query) or 0)
 
     def cap_reason(self, s: Session, quote: FeeQuote, gas_limit: int, exclude_intent: int | None = None) -> str | None:
         """Why a transaction at `quote` must wait for the fee caps (paid in the last hour + in flight), if it must."""

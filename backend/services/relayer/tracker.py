@@ -193,7 +193,8 @@ class Tracker:
         so a depth of 1 confirms in the same pass instead of the next one."""
         if finalized is not None:  # LOYALTY_USE_FINALIZED_TAG: the node's finality (Polygon milestones)
             return number <= finalized
-        return max(head, number) - number + 1 >= self.config.confirmations
+        # LOYALTY_CONFIRMATIONS counts the blocks mined on top of the receipt's block (not the block itself)
+        return max(head, number) - number >= self.config.confirmations
 
     def _idle(
         self,

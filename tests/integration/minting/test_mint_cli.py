@@ -22,7 +22,8 @@ def loyalty(env: MintEnv, tmp_path: Path, *args: str) -> str:
         "LOYALTY_DATABASE_URL": env.pg_url,
         "LOYALTY_RPC_URLS": env.node.url,
         "LOYALTY_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
-        "LOYALTY_CONFIRMATIONS": "1",
+        "LOYALTY_CONFIRMATIONS": "0",
+        "LOYALTY_USE_FINALIZED_TAG": "false",
         "LOYALTY_BATCH_WINDOW_S": "0.001",
     }
     done = subprocess.run(

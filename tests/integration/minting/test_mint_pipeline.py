@@ -68,7 +68,8 @@ def test_concurrent_builders_never_put_one_credit_in_two_batches(env: MintEnv) -
     def run(builder: BatchBuilder) -> None:
         try:
             barrier.wait()
-            while builder.build():
+            # NOTE: a token's next batch is built once its last one is sent, so the builders dispatch and track too
+            while builder.build() or relayer.dispatch() or relayer.track():
                 pass
         except BaseException as exc:  # surfaced below
             errors.append(exc)
@@ -181,7 +182,7 @@ def test_paused_token_returns_credit_with_a_reason_and_mints_after_unpause(env: 
 
 
 def test_reorg_that_removes_a_mined_batch_mints_it_once(env: MintEnv) -> None:
-    env.overrides["confirmations"] = 3
+    env.overrides["confirmations"] = 2
     pipeline = env.pipeline(env.container())
     env.credit(env.coalition, new_wallets(5), per_wallet=2)
     assert pipeline.build()

@@ -123,7 +123,12 @@ def node() -> Iterator[AnvilNode]:
 def make_env(
     node: AnvilNode, db_url: str, tmp_path: Path, *, deploy: bool = False, rpc_url: str | None = None, **settings: Any
 ) -> RelayEnv:
-    values: dict[str, Any] = {"rpc_urls": node.url, "confirmations": 2, "replace_after_blocks": 3}
+    values: dict[str, Any] = {
+        "rpc_urls": node.url,
+        "confirmations": 1,
+        "use_finalized_tag": False,
+        "replace_after_blocks": 3,
+    }
     values.update(settings)
     chain = None
     if rpc_url is not None:  # through a fault-injecting proxy: short timeouts so a hung call fails fast

@@ -45,7 +45,7 @@ def test_mint_confirms_and_a_paused_token_fails_with_the_decoded_error(
 
 @SQLITE_ONLY
 def test_embedded_eth_tester_chain_confirms_and_decodes_reverts(db_url: str, tmp_path: Path) -> None:
-    c = provision(make_settings(db_url, tmp_path, confirmations=2))
+    c = provision(make_settings(db_url, tmp_path, confirmations=1, use_finalized_tag=False))
     try:
         assert c.contracts is not None
         relayer = c.relayer

@@ -21,7 +21,7 @@ def test_intent_is_confirmed_only_at_depth_with_receipt_data(env: RelayEnv) -> N
     intent = env.intent("a")
     assert intent.state == "included" and intent.block_number is not None  # automine: mined at once
     assert intent.gas_used == 21_000 and intent.fee_paid_wei == 21_000 * intent.effective_gas_price
-    env.node.mine(1)  # depth 2 = LOYALTY_CONFIRMATIONS
+    env.node.mine(1)  # one block on top of the receipt's block = LOYALTY_CONFIRMATIONS (1)
     env.relayer.track()
     intent = env.intent("a")
     assert intent.state == "confirmed" and intent.confirmed_at is not None
@@ -158,7 +158,7 @@ def test_min_tip_floor_and_base_fee_cover(node: AnvilNode, db_url: str, tmp_path
 
 @SQLITE_ONLY
 def test_finalized_tag_replaces_the_depth_count(node: AnvilNode, db_url: str, tmp_path: Path) -> None:
-    e = make_env(node, db_url, tmp_path, confirmations=1, use_finalized_tag=True)
+    e = make_env(node, db_url, tmp_path, confirmations=0, use_finalized_tag=True)
     try:
         e.enqueue("fin")
         e.relayer.dispatch()

@@ -128,7 +128,7 @@ def test_cancel_races_a_self_transfer_on_the_same_nonce(one_wallet: RelayEnv) ->
 def test_parallel_dispatchers_share_wallets_without_reusing_a_nonce(
     node: AnvilNode, db_url: str, tmp_path: Path
 ) -> None:
-    env = make_env(node, db_url, tmp_path, hot_wallet_count=3, max_in_flight_per_wallet=2)
+    env = make_env(node, db_url, tmp_path, hot_wallet_count=3, max_in_flight_per_wallet=2, redemption_reserved_lanes=0)
     try:
         node.set_automine(False)
         refs = [f"p{i}" for i in range(8)]
@@ -154,7 +154,7 @@ def test_parallel_dispatchers_share_wallets_without_reusing_a_nonce(
         submitted = [i for i in intents if i.state == "submitted"]
         assert len(submitted) == 6  # 3 wallets × LOYALTY_MAX_IN_FLIGHT_PER_WALLET 2
         waiting = [i for i in intents if i.state == "queued"]
-        assert len(waiting) == 2 and all("waiting for a hot wallet" in (i.waiting_reason or "") for i in waiting)
+        assert len(waiting) == 2 and all("waiting for a sending lane" in (i.waiting_reason or "") for i in waiting)
         env.drive(env.all_final)
         by_wallet: dict[str, list[int]] = defaultdict(list)
         for intent in env.intents():
