@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,11 @@ def main() -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     code = 0
+
+    def on_sigterm(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # NOTE: so the stack's processes are stopped and its database dropped
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         with Stack(logdir, run, ANVIL_ARGS) as stack:
             result.update(bench(args, stack, run))
@@ -206,6 +212,9 @@ def main() -> int:
         say(f"error: {exc}")
         result.update(ok=False, error=str(exc).splitlines()[0])
         code = 2
+    except KeyboardInterrupt:
+        result.update(error="interrupted")
+        code = 130
     result.update(
         ok=code == 0, wall_s=round(time.time() - started, 1), load_average_end=[round(x, 2) for x in os.getloadavg()]
     )

@@ -53,11 +53,11 @@ def test_a_changed_behaviour_setting_is_listed_with_its_variable_name(
     clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOYALTY_CONFIRMATIONS", "2")
-    monkeypatch.setenv("LOYALTY_USE_FINALIZED_TAG", "true")
+    monkeypatch.setenv("LOYALTY_BATCH_WINDOW_S", "5")
     monkeypatch.setenv("LOYALTY_RATE_LIMIT_PER_IP", "0")
     assert non_default_settings(Settings(_env_file=None)) == {  # type: ignore[call-arg]
         "LOYALTY_CONFIRMATIONS": 2,
-        "LOYALTY_USE_FINALIZED_TAG": True,
+        "LOYALTY_BATCH_WINDOW_S": 5.0,
         "LOYALTY_RATE_LIMIT_PER_IP": 0,
     }
 
