@@ -79,9 +79,15 @@ def step_figures(
     }
 
 
-def sustained_per_s(rows: Sequence[dict[str, Any]]) -> float:
-    """What the machine sustained: the best step's min(accepted, finalized) rate."""
-    return max((min(r["achieved_per_s"] or 0.0, r["final_per_s"] or 0.0) for r in rows), default=0.0)
+def sustained_per_s(rows: Sequence[dict[str, Any]], carry_over: float = 0.1) -> float:
+    """What the machine sustained: the best accepted rate of a step that finalized at least (1 - carry_over) of
+    it during the step (the rest is latency carried into the next step); if no step did, the best final rate."""
+    kept = [
+        r["achieved_per_s"] or 0.0
+        for r in rows
+        if (r["final_per_s"] or 0.0) >= (1 - carry_over) * (r["achieved_per_s"] or 0.0)
+    ]
+    return max(kept or [r["final_per_s"] or 0.0 for r in rows] or [0.0])
 
 
 def drain_time_s(backlog: Sequence[tuple[float, int]], load_stopped: float) -> float | None:
