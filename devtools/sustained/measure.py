@@ -14,9 +14,12 @@ from sqlalchemy import text
 from devtools.chaos.invariants import chain_balances
 from devtools.sustained.figures import Block, Credit
 
+# NOTE: a batch is final when its relay intent is (the tracker's time); settlement marks the batch later.
+FINAL_INTENT = "LEFT JOIN relay_intents i ON i.purpose = 'batch-mint' AND i.ref = c.batch_id AND i.state = 'confirmed'"
 NOT_FINAL = (
     "SELECT count(*) FROM credit_outbox c LEFT JOIN mint_batches b ON b.batch_id = c.batch_id "
-    "WHERE c.state IN ('pending', 'batched') AND (b.state IS NULL OR b.state <> 'confirmed')"
+    f"{FINAL_INTENT} WHERE c.state IN ('pending', 'batched') "
+    "AND (b.state IS NULL OR b.state <> 'confirmed') AND i.id IS NULL"
 )
 
 
@@ -51,8 +54,8 @@ def credits(engine: Any) -> list[Credit]:
         rows = conn.execute(
             text(
                 "SELECT EXTRACT(EPOCH FROM c.created_at), "
-                "CASE WHEN b.state = 'confirmed' THEN EXTRACT(EPOCH FROM b.confirmed_at) END "
-                "FROM credit_outbox c LEFT JOIN mint_batches b ON b.batch_id = c.batch_id"
+                "EXTRACT(EPOCH FROM CASE WHEN b.state = 'confirmed' THEN b.confirmed_at ELSE i.confirmed_at END) "
+                f"FROM credit_outbox c LEFT JOIN mint_batches b ON b.batch_id = c.batch_id {FINAL_INTENT}"
             )
         ).all()
     return [Credit(float(created), None if final is None else float(final)) for created, final in rows]
