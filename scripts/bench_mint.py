@@ -344,7 +344,7 @@ def run_pass(
         gas = conn.scalar(
             text(
                 "SELECT coalesce(sum(gas_used), 0) FROM relay_intents WHERE created_at >= :since"
-                " AND purpose IN ('batch_mint', 'nonce-filler')"
+                " AND purpose IN ('batch_mint', 'mint_run', 'nonce-filler')"
             ),
             {"since": since},
         )

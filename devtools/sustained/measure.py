@@ -15,7 +15,10 @@ from devtools.chaos.invariants import chain_balances
 from devtools.sustained.figures import Block, Credit
 
 # NOTE: a batch is final when its relay intent is (the tracker's time); settlement marks the batch later.
-FINAL_INTENT = "LEFT JOIN relay_intents i ON i.purpose = 'batch-mint' AND i.ref = c.batch_id AND i.state = 'confirmed'"
+FINAL_INTENT = (
+    "LEFT JOIN relay_intents i ON ((i.purpose = 'batch_mint' AND i.ref = c.batch_id)"
+    " OR (i.purpose = 'mint_run' AND i.ref = b.run_ref)) AND i.state = 'confirmed'"
+)
 NOT_FINAL = (
     "SELECT count(*) FROM credit_outbox c LEFT JOIN mint_batches b ON b.batch_id = c.batch_id "
     f"{FINAL_INTENT} WHERE c.state IN ('pending', 'batched') "

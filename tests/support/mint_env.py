@@ -99,7 +99,11 @@ class MintEnv:
     def unsettled_intents(self) -> int:
         with self.main.engine.connect() as conn:
             return int(
-                conn.scalar(text("SELECT count(*) FROM relay_intents WHERE purpose = 'batch_mint' AND NOT settled"))
+                conn.scalar(
+                    text(
+                        "SELECT count(*) FROM relay_intents WHERE purpose IN ('batch_mint', 'mint_run') AND NOT settled"
+                    )
+                )
                 or 0
             )
 
