@@ -116,7 +116,10 @@ class Settings(BaseSettings):
     reorg_watch_every_s: float = Field(default=3.0, ge=0)  # at most one look-back read (a batch) per interval
     indexer_poll_s: float = Field(default=1.0, gt=0)  # how often the indexer asks for a new head, seconds
     reorg_depth: int = Field(default=160, ge=1)  # Polygon reorgs reached 157 blocks historically
-    indexer_finality_tag: bool = True  # trust the node's `finalized` tag when it has one, else LOYALTY_REORG_DEPTH
+    # NOTE: off by default: the mirror re-checks LOYALTY_REORG_DEPTH blocks even when the node calls them final, so a
+    # reorg past the node's finality (anvil allows it; Polygon's 157-block reorg of 2022 predates milestones) is
+    # rolled back instead of leaving transfers in the mirror that the chain no longer has.
+    indexer_finality_tag: bool = False  # true: trust the node's `finalized` tag (faster backfill), else the depth
     indexer_max_range: int = Field(default=100_000, ge=1)  # upper bound of the adaptive eth_getLogs block range
     indexer_defer_indexes_blocks: int = Field(default=1_000, ge=0)  # empty mirror this far behind: index at the end
     siwe_domain: str = "127.0.0.1:8000"  # the `domain` a Sign-In with Ethereum message must name (host[:port])

@@ -38,7 +38,10 @@ def test_faults_timeouts_range_limits_and_failover(anvil: AnvilNode, chain_platf
     with FlakyRpc(anvil.url, faults) as proxy:
         transport = HttpTransport([DEAD_ENDPOINT, proxy.url], timeout_s=1.0)
         streamer = indexer_streamer(
-            chain_platform, transport=transport, retry=RetryPolicy(attempts=12, base_s=0.01, cap_s=0.1)
+            chain_platform,
+            transport=transport,
+            retry=RetryPolicy(attempts=12, base_s=0.01, cap_s=0.1),
+            reorg_depth=2,  # a backfill of all but the tip: ranged eth_getLogs under the provider's limit
         )
         while streamer.step():
             pass

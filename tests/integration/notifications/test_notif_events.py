@@ -39,7 +39,7 @@ def mint_everything(container: Container) -> list[str]:
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"confirmations": 0, "batch_window_s": 0.01}
+    return {"confirmations": 0, "batch_window_s": 0.01, "shared_run_wait_s": 0}
 
 
 def test_credits_and_confirmed_batches_become_events_per_brand(

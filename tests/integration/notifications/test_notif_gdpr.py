@@ -119,7 +119,7 @@ WALLET_CS = to_checksum_address(WALLET)
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"confirmations": 0, "batch_window_s": 0.01}
+    return {"confirmations": 0, "batch_window_s": 0.01, "shared_run_wait_s": 0}
 
 
 def test_the_chain_holds_no_personal_data(
