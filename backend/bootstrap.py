@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
@@ -107,6 +108,7 @@ class Container:
     hot_wallets: list[Signer]
     contracts: PlatformContracts | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    contracts_looked_up_at: float = field(default=-1e9, repr=False)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
@@ -124,7 +126,7 @@ class Container:
             c.chain,
             c.settings,
             c.relayer,
-            minter=lambda: c.contracts.minter.address if c.contracts else None,
+            minter=lambda: shared_minter(c),
         )
     )
     webhook_dispatcher = component(lambda c: WebhookDispatcher(c.sessions, c.settings))
@@ -278,6 +280,17 @@ def require_schema(container: Container) -> None:
     if found != heads:
         state = "has no schema" if not found else "is not at the newest revision"
         raise SchemaNotReady(f"the database {state}; run `loyalty migrate` first")
+
+
+def shared_minter(container: Container) -> str | None:
+    """The shared minter's address; a process started without the contracts (relayer, worker) looks them up in
+    the deployments table, again at most every 30 s while `loyalty deploy` has not run."""
+    if container.contracts is None:
+        if time.monotonic() - container.contracts_looked_up_at < 30:
+            return None
+        container.contracts_looked_up_at = time.monotonic()
+        container.contracts = recorded_platform_contracts(container.chain, container.sessions)
+    return container.contracts.minter.address if container.contracts else None
 
 
 def require_contracts(container: Container) -> PlatformContracts:
