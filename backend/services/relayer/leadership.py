@@ -78,6 +78,7 @@ class Leadership:
                 self.is_leader = False
                 log.warning("relayer chain %s: lost the leader lock; standby", self.chain_id)
                 self._drop()
+                self._next_try = now + self.retry_s  # not at once: a standby that is retrying gets its turn
         if not self.is_leader and now >= self._next_try:
             self._next_try = now + self.retry_s
             self._take(now)

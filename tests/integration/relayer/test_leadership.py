@@ -125,8 +125,11 @@ def test_a_leader_that_loses_its_lock_connection_steps_down_before_the_standby_a
             held = conn.execute(
                 text("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'loyalty-relayer %'")
             ).scalar_one()
+            cut = len(samples)
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": held})
-        assert wait_until(lambda: samples and samples[-1] == (False, True), 10), samples[-5:]
+        assert wait_until(lambda: any(not x for x, _ in samples[cut:]), 10), "the leader did not step down"
+        # NOTE: then whichever candidate takes the free lock first leads (the old one may win it back)
+        assert wait_until(lambda: samples[-1] in ((True, False), (False, True)), 10), samples[-5:]
     finally:
         stop.set()
         if sampler.is_alive():
@@ -135,7 +138,7 @@ def test_a_leader_that_loses_its_lock_connection_steps_down_before_the_standby_a
         b.close()
         engine.dispose()
     assert not any(x and y for x, y in samples), "two leaders acted at once"
-    assert (True, False) in samples and (False, True) in samples
+    assert (True, False) in samples and (False, False) in samples[cut:]  # stepped down, then one leads again
 
 
 def test_sqlite_leadership_is_a_file_lock_next_to_the_database(tmp_path: Path) -> None:
