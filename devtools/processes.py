@@ -110,3 +110,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def api_command(launcher: list[str], port: int) -> list[str]:
+    """The production shape's API: uvicorn with 2 workers on 127.0.0.1 (`launcher` runs uvicorn)."""
+    return [
+        *launcher,
+        "backend.entrypoints.api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]

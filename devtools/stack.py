@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from devtools.anvil import AnvilNode, anvil_available
 from devtools.postgres import PG_ADMIN_URL, fresh_database
-from devtools.processes import REPO, Proc, free_port, stop_all
+from devtools.processes import REPO, Proc, api_command, free_port, stop_all
 
 BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("LOYALTY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -48,23 +48,7 @@ def process_specs(api_port: int, schedule: Path, relayer: bool) -> list[tuple[st
     """(name, command) of each serving process, in start order; product defaults (no tuning flags)."""
     loyalty = str(BIN / "loyalty")
     specs = [
-        (
-            "api",
-            [
-                str(BIN / "uvicorn"),
-                "backend.entrypoints.api.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-        ),
+        ("api", api_command([str(BIN / "uvicorn")], api_port)),
         ("worker", [loyalty, "worker", "--loglevel", "WARNING"]),
         ("beat", [loyalty, "beat", "--loglevel", "WARNING", "--schedule", str(schedule)]),
         ("indexer", [loyalty, "indexer", "run"]),

@@ -60,7 +60,7 @@ from devtools.chaos.setup import onboard
 from devtools.chaos.tally import QrTally, RedemptionTally, Tally, brief, say
 from devtools.chaos.verdict import BIN, verdict, wait_drained
 from devtools.postgres import fresh_database
-from devtools.processes import Proc, free_port, stop_all, wait_for
+from devtools.processes import Proc, api_command, free_port, stop_all, wait_for
 from devtools.rpc_proxy import RpcProxy
 
 
@@ -157,22 +157,7 @@ def main() -> int:
             py = sys.executable
             procs["api"] = Proc(
                 "api",
-                [
-                    py,
-                    "-m",
-                    "uvicorn",
-                    "backend.entrypoints.api.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(api_port),
-                    "--workers",
-                    "2",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+                api_command([py, "-m", "uvicorn"], api_port),
                 env,
                 tmp,
             )

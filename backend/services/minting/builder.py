@@ -98,7 +98,7 @@ class BatchBuilder:
             waited = should_flush(group.oldest, self.clock(), self.settings.batch_window_s, full=False)
             if waited or group.credits >= may_fill:
                 due.append(group)
-        if lanes == 0 and groups:
+        if lanes == 0:
             BACKPRESSURE.inc()
         # Small batches (dearer alone than plain mints) share one run, which takes one lane where the run's oldest
         # member stands in the deadline order; the others take a lane each.

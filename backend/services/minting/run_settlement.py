@@ -18,6 +18,7 @@ from backend.adapters.orm.minting import MintBatch, MintRun, run_id_of
 from backend.domain.shared_mint import is_run_minted_calldata
 from backend.services.minting.alerts import raise_alert
 from backend.services.minting.metrics import REVERTS
+from backend.services.minting.reasons import error_name
 from backend.services.minting.token_views import TokenViews
 
 log = logging.getLogger("loyalty.minting.settlement")
@@ -105,7 +106,7 @@ class RunSettlement:
         elif not settlement.can_never_land(intent, lambda: self.is_minted(run)):
             log.warning("run %s failed (%s) but its nonce is still open; settling later", run.run_id, error)
             return None
-        REVERTS.labels(error=(error.split("(", 1)[0].strip()[:60] or "unknown")).inc()
+        REVERTS.labels(error=error_name(error)).inc()
         for batch in batches:
             settlement.release(session, batch, intent)
         return "failed", []

@@ -25,7 +25,7 @@ from backend.adapters.orm.base import utcnow
 from backend.adapters.orm.minting import BatchItem, CreditOutbox, MintBatch
 from backend.domain.timestamps import as_utc
 from backend.services.minting.alerts import raise_alert
-from backend.services.minting.builder import PURPOSE, REASONS
+from backend.services.minting.builder import PURPOSE
 from backend.services.minting.holders import HolderKnowledge
 from backend.services.minting.metrics import (
     ACTION_TO_CONFIRMED,
@@ -34,6 +34,7 @@ from backend.services.minting.metrics import (
     GAS_PER_RECIPIENT,
     REVERTS,
 )
+from backend.services.minting.reasons import REASONS, error_name
 from backend.services.minting.reorgs import BatchReorgs
 from backend.services.minting.run_settlement import RunSettlement, gas_shares, run_batches
 from backend.services.minting.runs import RUN_PURPOSE
@@ -62,12 +63,6 @@ def _row_time(value: datetime | str | None) -> datetime | None:
 
 def _one(batch: MintBatch | None) -> list[MintBatch]:
     return [] if batch is None else [batch]
-
-
-def _error_name(error: str | None) -> str:
-    if not error:
-        return "unknown"
-    return error.split("(", 1)[0].strip()[:60] or "unknown"
 
 
 class Settlement:
@@ -249,7 +244,7 @@ class Settlement:
         self, session: Session, batch: MintBatch, intent: dict[str, Any]
     ) -> tuple[str, list[float]] | None:
         error = intent["error"] or ""
-        name = _error_name(error)
+        name = error_name(error)
         root = self.views.manifest_root(batch.token_address, batch.batch_id)
         if root != ZERO_ROOT or name == "BatchAlreadyMinted":
             if root == batch.manifest_root.lower():
@@ -280,7 +275,7 @@ class Settlement:
     def release(self, session: Session, batch: MintBatch, intent: dict[str, Any]) -> None:
         """The batch can never land: its credit goes back to pending (rebuilt into a new batch), with the reason."""
         error = intent["error"] or ""
-        name = _error_name(error)
+        name = error_name(error)
         reason = REASONS.get(name, f"minting failed ({name}); it is retried automatically")
         now = utcnow()
         session.execute(

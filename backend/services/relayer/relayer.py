@@ -194,12 +194,9 @@ class Relayer:
                         skipped.add(intent.id)
                         continue
                     signer = self._pick_wallet(s, urgent=intent.purpose in URGENT_PURPOSES)
-                    if signer is None and intent.purpose in URGENT_PURPOSES:
-                        skipped.add(intent.id)  # even the reserved lanes are taken: it waits, mints may not pass
-                        full = True
-                        break
-                    if signer is None:  # every lane is full: the rest of the queue waits with the same reason
-                        self._all_wallets_busy(s, skipped)
+                    if signer is None:  # every lane is full (for a redemption: even the reserved ones)
+                        if intent.purpose not in URGENT_PURPOSES:  # the rest of the queue waits with one reason
+                            self._all_wallets_busy(s, skipped)
                         full = True
                         break
                     limit = self.sender.gas_limit(signer, intent)  # eth_estimateGas × LOYALTY_GAS_ESTIMATE_HEADROOM
