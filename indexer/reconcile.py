@@ -1,6 +1,7 @@
 """Mirror vs chain: every (or a sample of) mirrored balance against `balanceOf`, every supply against `totalSupply`.
 
-Reads the chain at the mirror's cursor block so a moving head never shows up as a difference; calls are plain
+Reads the mirror in one snapshot and the chain at that snapshot's cursor block, so neither a moving head nor a
+batch the indexer commits meanwhile shows up as a difference; calls are plain
 `eth_call`s in JSON-RPC batches (no multicall contract needed).
 """
 
@@ -69,13 +70,15 @@ def _eth_calls(transport: Transport, calls: list[tuple[str, str]], block: int, r
 def reconcile(
     transport: Transport, store: MirrorStore, chain_id: int, sample: int | None = None, seed: int | None = None
 ) -> ReconcileReport:
-    cursor = store.cursor(chain_id)
+    with store.snapshot():  # NOTE: the indexer keeps committing; cursor, balances and stats must be one state
+        cursor = store.cursor(chain_id)
+        tokens = sorted(store.tokens(chain_id))
+        balances = store.balances(chain_id)
+        from_stats = store.supplies(chain_id)
     report = ReconcileReport(chain_id, cursor.number if cursor else None)
     if cursor is None:
         return report
     retry = RetryPolicy()
-    tokens = sorted(store.tokens(chain_id))
-    balances = store.balances(chain_id)
     report.tokens = len(tokens)
     keys = sorted(balances)
     if sample is not None and sample < len(keys):
@@ -97,7 +100,6 @@ def reconcile(
     summed: dict[str, int] = defaultdict(int)
     for (token, _wallet), value in balances.items():
         summed[token] += value
-    from_stats = store.supplies(chain_id)
     for token, on_chain in zip(tokens, supplies, strict=True):
         if summed.get(token, 0) != on_chain:
             report.differences.append(

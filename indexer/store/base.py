@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -107,6 +108,7 @@ class MirrorStore:
         self._fairy: Any = engine.raw_connection()
         self.conn: Any = self._fairy.driver_connection
         self.on_before_commit: Callable[[Batch], None] | None = None
+        self._pinned = False  # inside `snapshot()`: reads keep the transaction open
 
     # -- SQL helpers (shared SQL is written with `?` placeholders) ------------------------------------------
     def sql(self, text: str) -> str:
@@ -138,6 +140,25 @@ class MirrorStore:
     def rollback(self) -> None:
         self.conn.rollback()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """The reads inside see one committed state: a batch the indexer commits meanwhile is in all or none."""
+        self.rollback()
+        self._pinned = True
+        self._begin_snapshot()
+        try:
+            yield
+        finally:
+            self._pinned = False
+            self.rollback()
+
+    def _begin_snapshot(self) -> None:
+        self.x("BEGIN")
+
+    def _end_read(self) -> None:
+        if not self._pinned:
+            self.rollback()
+
     def close(self) -> None:
         """Release the connection; a connection the database already cut is discarded, not an error."""
         try:
@@ -150,12 +171,12 @@ class MirrorStore:
     # -- reads ------------------------------------------------------------------------------------------
     def cursor(self, chain_id: int) -> Cursor | None:
         rows = self.q("SELECT block_number, block_hash FROM idx_cursor WHERE chain_id = ?", (chain_id,))
-        self.rollback()  # NOTE: end the read transaction so the connection never idles inside one
+        self._end_read()  # NOTE: end the read transaction so the connection never idles inside one
         return Cursor(int(rows[0][0]), rows[0][1]) if rows else None
 
     def tokens(self, chain_id: int) -> dict[str, int]:
         rows = self.q("SELECT address, created_block FROM idx_tokens WHERE chain_id = ?", (chain_id,))
-        self.rollback()
+        self._end_read()
         return {a: int(b) for a, b in rows}
 
     def kept_block(self, chain_id: int, number: int) -> str | None:
@@ -370,7 +391,7 @@ class MirrorStore:
             sql += " AND token = ?"
             params.append(token)
         rows = self.q(sql, params)
-        self.rollback()
+        self._end_read()
         return {(t, w): int(b) for t, w, b in rows}
 
     def supplies(self, chain_id: int) -> dict[str, int]:
@@ -380,7 +401,7 @@ class MirrorStore:
             "SELECT token, minted, burned FROM idx_daily_token_stats WHERE chain_id = ?", (chain_id,)
         ):
             out[token] += int(minted) - int(burned)
-        self.rollback()
+        self._end_read()
         for token in self.tokens(chain_id):
             out.setdefault(token, 0)
         return dict(out)

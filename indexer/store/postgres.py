@@ -111,6 +111,9 @@ class PostgresStore(MirrorStore):
         # NOTE: two indexers (say a Celery beat task and a stray `indexer run`) must not interleave batches.
         self.q("SELECT pg_advisory_xact_lock(7305, ?)", (chain_id % 2**31,))
 
+    def _begin_snapshot(self) -> None:
+        self.x("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
     def _begin(self, batch: Batch) -> None:
         if not batch.durable:
             # NOTE: asynchronous commit never reorders or tears transactions: a server crash loses only the last

@@ -117,6 +117,9 @@ class EventChecks:
             f"({report.get('balances_checked', 0):,} balances, {report.get('tokens', 0)} tokens at block "
             f"{report.get('block')}; {len(report.get('differences', []))} differences)"
         )
+        for d in report.get("differences", [])[:5]:
+            where = f"{d['token']} {d['wallet'] or 'supply'}"
+            self.summary.reconcile_detail += f"\n    {d['kind']} {where}: mirror {d['mirror']}, chain {d['chain']}"
 
     def audit(self) -> None:
         from rich.console import Console

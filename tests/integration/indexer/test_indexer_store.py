@@ -131,3 +131,19 @@ def test_rewind_reverses_everything_above_the_ancestor(store: MirrorStore) -> No
     assert stats_of(store)[date(2023, 11, 14)] == (100, 0, 0, 1, 1)
     assert store.tokens(CHAIN) == {}
     assert store.oldest_kept(CHAIN) == 1 and store.kept_block(CHAIN, 4) is None
+
+
+def test_a_snapshot_sees_one_committed_state_while_the_indexer_commits(store: MirrorStore) -> None:
+    """Reconcile reads cursor, balances and stats in one snapshot: a batch committed between them is in none."""
+    store.write(Batch(CHAIN, 1, 2, h(2), transfers=[transfer(1, 2, ZERO_ADDRESS, ALICE, 100)]))
+    writer = open_store(store.engine)
+    try:
+        with store.snapshot():
+            cursor = store.cursor(CHAIN)
+            writer.write(Batch(CHAIN, 3, 3, h(3), transfers=[transfer(2, 3, ZERO_ADDRESS, BOB, 7)], prev=cursor))
+            balances, supplies = store.balances(CHAIN), store.supplies(CHAIN)
+        assert (cursor, balances, supplies) == (Cursor(2, h(2)), {(TOKEN, ALICE): 100}, {TOKEN: 100})
+        assert store.cursor(CHAIN) == Cursor(3, h(3))  # and after it, the new state
+        assert store.supplies(CHAIN) == {TOKEN: 107}
+    finally:
+        writer.close()
