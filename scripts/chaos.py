@@ -228,6 +228,8 @@ def main() -> int:
             fault_span_s = 40.0 if args.quick else 300.0
             plan = faults.schedule(n_faults, fault_span_s)
             load_started = time.monotonic()
+            faults.started = load_started
+            summary_epoch = time.time()  # credit timestamps → seconds since the load started
 
             def fault_loop() -> None:
                 assert faults is not None
@@ -281,7 +283,7 @@ def main() -> int:
 
             w3 = Web3(Web3.HTTPProvider(anvil.url))
             time.sleep(3 * block_time)
-            summary.update(verdict(engine, w3, env, anvil.url, db_url, tmp, violations))
+            summary.update(verdict(engine, w3, env, anvil.url, db_url, tmp, violations, summary_epoch))
             block = w3.eth.block_number
             summary.update(check_balances(engine, anvil.url, block, violations))
             summary.update(check_qr(engine, qr_tally, violations))
@@ -342,6 +344,8 @@ def main() -> int:
         f"action → confirmed p50/p95/p99: {summary.get('latency_p50_s')}/{summary.get('latency_p95_s')}/"
         f"{summary.get('latency_p99_s')} s; gas per action {summary.get('gas_per_action')}"
     )
+    for window in summary.get("slowest_windows", []):
+        print(f"  slow window {window}")
     print("verdict: OK" if not violations else "verdict: VIOLATIONS")
     for v in violations:
         print(f"  ✗ {v}")

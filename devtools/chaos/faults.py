@@ -36,6 +36,7 @@ class Faults:
         self.ctx, self.rng = ctx, rng
         self.injected: Counter[str] = Counter()
         self.log: list[str] = []
+        self.started = time.monotonic()  # reset when the load starts: the log says when each fault fired
 
     def fire(self, kind: str) -> None:
         c = self.ctx
@@ -88,7 +89,7 @@ class Faults:
             threading.Thread(target=calm, daemon=True).start()
             detail = "5 s of errors/drops/delays"
         self.injected[kind] += 1
-        self.log.append(f"{kind} {detail}".strip())
+        self.log.append(f"t+{time.monotonic() - self.started:.0f}s {kind} {detail}".strip())
         say(f"fault: {kind} {detail}")
 
     def _leading_relayer(self) -> int | None:

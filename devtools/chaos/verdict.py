@@ -47,8 +47,31 @@ def wait_drained(engine: Any, timeout_s: float) -> bool:
     return False
 
 
+def slowest_windows(points: list[tuple[float, float]], width_s: float = 10.0, top: int = 3) -> list[str]:
+    """The 10-s windows of credit creation (seconds since the load began) whose p95 latency was worst."""
+    windows: dict[int, list[float]] = {}
+    for created, latency in points:
+        windows.setdefault(int(created // width_s), []).append(latency)
+    rows = []
+    for key, values in windows.items():
+        values.sort()
+        rows.append((values[min(len(values) - 1, int(0.95 * len(values)))], key, len(values), values[len(values) // 2]))
+    rows.sort(reverse=True)
+    return [
+        f"t+{key * width_s:.0f}..{(key + 1) * width_s:.0f}s: {n} credits, p50 {p50:.1f} s, p95 {p95:.1f} s"
+        for p95, key, n, p50 in rows[:top]
+    ]
+
+
 def verdict(
-    engine: Any, w3: Any, env: dict[str, str], anvil_url: str, db_url: str, tmp: Path, violations: list[str]
+    engine: Any,
+    w3: Any,
+    env: dict[str, str],
+    anvil_url: str,
+    db_url: str,
+    tmp: Path,
+    violations: list[str],
+    load_epoch: float = 0.0,
 ) -> dict[str, Any]:
     from backend.adapters.chain.contracts import load_artifact
 
@@ -74,12 +97,13 @@ def verdict(
         lat = (
             conn.execute(
                 text(
-                    "SELECT EXTRACT(EPOCH FROM (b.confirmed_at - c.created_at)) FROM credit_outbox c "
+                    "SELECT EXTRACT(EPOCH FROM (b.confirmed_at - c.created_at)), EXTRACT(EPOCH FROM c.created_at) "
+                    "FROM credit_outbox c "
                     "JOIN mint_batches b ON b.batch_id = c.batch_id "
                     "WHERE c.state = 'minted' AND b.confirmed_at IS NOT NULL"
                 )
             )
-            .scalars()
+            .tuples()
             .all()
         )
         failed_batches = conn.execute(text("SELECT count(*) FROM mint_batches WHERE state = 'failed'")).scalar()
@@ -114,7 +138,8 @@ def verdict(
     gas = sum(b[2] or 0 for b in batches)
     figures["gas_per_action"] = round(gas / actions, 1) if actions else None
     if lat:
-        ordered = sorted(float(x) for x in lat)
+        figures["slowest_windows"] = slowest_windows([(float(c) - load_epoch, float(x)) for x, c in lat])
+        ordered = sorted(float(x) for x, _ in lat)
         figures["latency_p50_s"] = round(ordered[len(ordered) // 2], 2)
         figures["latency_p95_s"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)
         figures["latency_p99_s"] = round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2)
