@@ -3,9 +3,9 @@ tag, canonical-block checks (reorgs), fee replacement of stuck transactions (`re
 dropped ones, and nonce reconciliation with fillers for nonces nothing will ever use (`nonce_manager`).
 
 NOTE: the open-source relayers the brief surveyed bump only after minutes, treat one block as final and never
-look for reorgs; here a wallet's lowest unmined tx is replaced `replace_after_blocks` blocks after its last
-broadcast if it pays less than the next block needs (`replacement.RepricePlan`), and a receipt only counts once
-its block is still canonical at the confirmation depth.
+look for reorgs; here a wallet's lowest unmined tx (with the underpriced ones queued behind it) is replaced
+`replace_after_blocks` blocks after its last broadcast if it pays less than the next block needs
+(`replacement.RepricePlan`), and a receipt only counts once its block is still canonical at the confirmation depth.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Fee replacement only where it helps: each wallet's lowest unmined nonce, and only while it pays too little."""
+"""Fee replacement only where it helps: a wallet's lowest unmined nonce (and the underpriced nonces queued behind
+it), and only while it pays too little."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _by_wallet_nonce(env: RelayEnv, refs: list[str]) -> dict[tuple[str, int], st
 
 
 @SQLITE_ONLY
-def test_only_the_lowest_unmined_nonce_per_wallet_is_repriced(env: RelayEnv) -> None:
+def test_a_repriced_lowest_nonce_takes_the_underpriced_nonces_behind_it_along(env: RelayEnv) -> None:
     env.node.set_automine(False)
     refs = [f"r{i}" for i in range(4)]
     for ref in refs:
@@ -40,12 +41,11 @@ def test_only_the_lowest_unmined_nonce_per_wallet_is_repriced(env: RelayEnv) -> 
     env.relayer.track()
     env.relayer.track()  # a second pass at the same head changes nothing
     attempts = {slot: len(env.attempts(ref)) for slot, ref in slots.items()}
-    assert attempts == {(w, n): 2 if n == 0 else 1 for w, n in slots}  # nonce 1 cannot mine before nonce 0
+    assert attempts == {slot: 2 for slot in slots}  # nonce 0 repriced, and nonce 1 behind it in the same pass
 
-    env.node.mine(1)  # the replacements of nonce 0 mine; nonce 1 is still priced out and now the lowest
+    env.node.mine(1)  # both replacements mine in one block: no nonce waits for the one below, then 3 blocks more
     env.relayer.track()
-    assert all(env.intent(slots[(w, 0)]).state == "included" for w in env.wallets)
-    assert all(len(env.attempts(slots[(w, 1)])) == 2 for w in env.wallets)
+    assert all(env.intent(ref).state == "included" for ref in refs)
 
     env.drive(env.all_final)
     assert all(env.intent(r).state == "confirmed" for r in refs)
