@@ -229,7 +229,7 @@ def main() -> int:
             plan = faults.schedule(n_faults, fault_span_s)
             load_started = time.monotonic()
             faults.started = load_started
-            summary_epoch = time.time()  # credit timestamps → seconds since the load started
+            load_epoch = time.time()  # credit timestamps → seconds since the load started
 
             def fault_loop() -> None:
                 assert faults is not None
@@ -283,7 +283,7 @@ def main() -> int:
 
             w3 = Web3(Web3.HTTPProvider(anvil.url))
             time.sleep(3 * block_time)
-            summary.update(verdict(engine, w3, env, anvil.url, db_url, tmp, violations, summary_epoch))
+            summary.update(verdict(engine, w3, env, anvil.url, db_url, tmp, violations, load_epoch))
             block = w3.eth.block_number
             summary.update(check_balances(engine, anvil.url, block, violations))
             summary.update(check_qr(engine, qr_tally, violations))

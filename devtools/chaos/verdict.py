@@ -47,6 +47,11 @@ def wait_drained(engine: Any, timeout_s: float) -> bool:
     return False
 
 
+def _at(ordered: list[float], q: float) -> float:
+    """The fault run's percentile of sorted values: the element at index ⌊q·n⌋ (the median for q = 0.5)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def slowest_windows(points: list[tuple[float, float]], width_s: float = 10.0, top: int = 3) -> list[str]:
     """The 10-s windows of credit creation (seconds since the load began) whose p95 latency was worst."""
     windows: dict[int, list[float]] = {}
@@ -55,7 +60,7 @@ def slowest_windows(points: list[tuple[float, float]], width_s: float = 10.0, to
     rows = []
     for key, values in windows.items():
         values.sort()
-        rows.append((values[min(len(values) - 1, int(0.95 * len(values)))], key, len(values), values[len(values) // 2]))
+        rows.append((_at(values, 0.95), key, len(values), _at(values, 0.5)))
     rows.sort(reverse=True)
     return [
         f"t+{key * width_s:.0f}..{(key + 1) * width_s:.0f}s: {n} credits, p50 {p50:.1f} s, p95 {p95:.1f} s"
@@ -140,9 +145,9 @@ def verdict(
     if lat:
         figures["slowest_windows"] = slowest_windows([(float(c) - load_epoch, float(x)) for x, c in lat])
         ordered = sorted(float(x) for x, _ in lat)
-        figures["latency_p50_s"] = round(ordered[len(ordered) // 2], 2)
-        figures["latency_p95_s"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)
-        figures["latency_p99_s"] = round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2)
+        figures["latency_p50_s"] = round(_at(ordered, 0.5), 2)
+        figures["latency_p95_s"] = round(_at(ordered, 0.95), 2)
+        figures["latency_p99_s"] = round(_at(ordered, 0.99), 2)
         figures["latency_mean_s"] = round(statistics.fmean(ordered), 2)
     # indexer mirror == chain (let it catch up first)
     rec = None
